@@ -1,0 +1,1 @@
+"""The ingress: FastAPI app, routers, request/response schemas, errors."""

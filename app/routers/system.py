@@ -1,0 +1,423 @@
+"""System routes: health, status, features and models, jobs, downloads, scheduler."""
+
+from __future__ import annotations
+
+import base64
+import time
+from typing import Any, Literal
+
+import psutil
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from app.deps import Ctx
+from app.inputs import parse_iso
+from app.jobs import MB, base_url, file_info, history_row, present_job, primary_file
+from app.validation import safe_filename
+from meshforge.errors import Conflict, JobFailed, NotFound
+from meshforge.features import FEATURES, IMAGE_IN, MESH_IN, MESH_OUT
+from meshforge.lifecycle import JobStatus
+from persistence import jobs as job_db
+from persistence.models import Job, utcnow
+from persistence.storage import ObjectNotFound
+
+router = APIRouter(prefix="/api/v1/system", tags=["System"])
+health_router = APIRouter(tags=["System"])
+
+DownloadFormat = Literal["file", "base64"]
+
+
+@health_router.get("/health")
+async def health(ctx: Ctx) -> dict[str, Any]:
+    """Basic health check."""
+    return {
+        "status": "healthy",
+        "timestamp": utcnow(),
+        "uptime": round(time.time() - ctx.started_at, 3),
+    }
+
+
+def _gpu_inventory() -> list[dict[str, Any]]:
+    """Real GPUs through NVML; an empty list on a machine without them."""
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+    except Exception:
+        return []
+    gpus = []
+    try:
+        for i in range(pynvml.nvmlDeviceGetCount()):
+            h = pynvml.nvmlDeviceGetHandleByIndex(i)
+            mem = pynvml.nvmlDeviceGetMemoryInfo(h)
+            util = pynvml.nvmlDeviceGetUtilizationRates(h)
+            name = pynvml.nvmlDeviceGetName(h)
+            gpus.append(
+                {
+                    "id": i,
+                    "name": name.decode() if isinstance(name, bytes) else name,
+                    "memory_total": int(mem.total) // MB,
+                    "memory_used": int(mem.used) // MB,
+                    "memory_free": int(mem.free) // MB,
+                    "memory_utilization": round(int(mem.used) / max(int(mem.total), 1), 3),
+                    "gpu_utilization": util.gpu / 100.0,
+                    "temperature": pynvml.nvmlDeviceGetTemperature(h, 0),
+                }
+            )
+    finally:
+        pynvml.nvmlShutdown()
+    return gpus
+
+
+def _host_status(ctx: Ctx) -> dict[str, Any]:
+    mem = psutil.virtual_memory()
+    disk = psutil.disk_usage(str(ctx.settings.data_dir.resolve().anchor or "/"))
+    return {
+        "cpu_usage": psutil.cpu_percent(interval=None),
+        "memory": {
+            "total": mem.total,
+            "available": mem.available,
+            "used": mem.used,
+            "percent": mem.percent,
+        },
+        "disk": {
+            "total": disk.total,
+            "free": disk.free,
+            "used": disk.used,
+            "percent": disk.percent,
+        },
+    }
+
+
+@router.get("/status")
+async def system_status(ctx: Ctx) -> dict[str, Any]:
+    """System status with GPU, model and queue information."""
+    host, gpus = await run_in_threadpool(lambda: (_host_status(ctx), _gpu_inventory()))
+    counts = await run_in_threadpool(job_db.count_by_status, ctx.engine)
+    specs = ctx.catalogue.specs
+    return {
+        "timestamp": utcnow(),
+        "system": host,
+        "gpu": gpus,
+        "models": {
+            "loaded": len(specs),
+            "available": len(specs),
+            "total_vram_used": sum(s.vram_mb for s in specs.values()),
+        },
+        "queue": {
+            "pending_jobs": counts["queued"],
+            "processing_jobs": counts["processing"],
+            "completed_jobs": counts["completed"],
+            "failed_jobs": counts["failed"],
+            "cancelled_jobs": counts["cancelled"],
+        },
+        "job_manager": await ctx.job_manager().status(),
+    }
+
+
+@router.get("/features")
+async def features(ctx: Ctx) -> dict[str, Any]:
+    """Features this deployment serves."""
+    rows = [
+        {
+            "name": name,
+            "model_count": len(ids),
+            "models": ids,
+            "default_model": ctx.catalogue.default_for(name),
+        }
+        for name, ids in ctx.catalogue.by_feature.items()
+    ]
+    return {"features": rows, "total_features": len(rows)}
+
+
+@router.get("/models")
+async def models(ctx: Ctx, feature: str | None = None) -> dict[str, Any]:
+    """Models available, optionally for one feature."""
+    by_feature = ctx.catalogue.by_feature
+    if feature is not None:
+        if feature not in ctx.catalogue.by_feature and feature not in FEATURES:
+            raise NotFound(f"Unknown feature {feature}", {"features": sorted(FEATURES)})
+        by_feature = {feature: by_feature.get(feature, [])}
+    details = {
+        mid: {
+            "feature": spec.feature,
+            "description": spec.description,
+            "method": spec.method,
+            "vram_mb": spec.vram_mb,
+            "approximate": spec.approximate,
+            "status": "deployed",
+            "replicas": ctx.catalogue.configs[mid].num_replicas,
+        }
+        for ids in by_feature.values()
+        for mid in ids
+        for spec in [ctx.catalogue.specs[mid]]
+    }
+    return {
+        "available_models": by_feature,
+        "total_features": len(by_feature),
+        "total_models": sum(len(v) for v in by_feature.values()),
+        "models": details,
+    }
+
+
+@router.get("/jobs/history")
+async def jobs_history(
+    ctx: Ctx,
+    limit: int = Query(100, ge=1, le=500),
+    offset: int = Query(0, ge=0),
+    status: JobStatus | None = None,
+    feature: str | None = None,
+    start_date: str | None = None,
+    end_date: str | None = None,
+) -> dict[str, Any]:
+    """Past jobs with filters and pagination."""
+    start, end = parse_iso(start_date, "start_date"), parse_iso(end_date, "end_date")
+    rows, total = await run_in_threadpool(
+        lambda: job_db.list_jobs(
+            ctx.engine,
+            limit=limit,
+            offset=offset,
+            status=status.value if status else None,
+            feature=feature,
+            start_date=start,
+            end_date=end,
+        )
+    )
+    return {
+        "jobs": [history_row(j) for j in rows],
+        "pagination": {
+            "limit": limit,
+            "offset": offset,
+            "total": total,
+            "has_more": offset + len(rows) < total,
+        },
+        "filters": {
+            "status": status.value if status else None,
+            "feature": feature,
+            "start_date": start_date,
+            "end_date": end_date,
+        },
+        "timestamp": time.time(),
+    }
+
+
+async def _job(ctx: Ctx, job_id: str) -> Job:
+    return await run_in_threadpool(job_db.require_job, ctx.engine, job_id)
+
+
+@router.get("/jobs/{job_id}")
+async def job_status(ctx: Ctx, job_id: str, request: Request) -> dict[str, Any]:
+    """Status of a job, with URLs of its files once completed."""
+    job = await _job(ctx, job_id)
+    position = None
+    if job.status == JobStatus.QUEUED.value:
+        position = await ctx.job_manager().queue_position(job_id)
+    return present_job(job, base_url(ctx, request), position)
+
+
+@router.post("/jobs/{job_id}/cancel")
+async def cancel_job(ctx: Ctx, job_id: str) -> dict[str, Any]:
+    """Cancel a queued or processing job."""
+    await _job(ctx, job_id)
+    result = await ctx.job_manager().cancel(job_id)
+    return {**result, "message": "Job cancelled"}
+
+
+def _require_completed(job: Job) -> None:
+    if job.status == JobStatus.FAILED.value:
+        raise JobFailed(f"Job {job.id} failed: {job.error_message}", {"job_id": job.id})
+    if job.status != JobStatus.COMPLETED.value:
+        raise Conflict(
+            f"Job {job.id} is {job.status}; its files exist once it completes",
+            {"job_id": job.id, "status": job.status},
+        )
+
+
+def _completed_file(job: Job, which: str) -> dict[str, Any]:
+    _require_completed(job)
+    result = job.result or {}
+    entry = primary_file(job) if which == "primary" else result.get("thumbnail")
+    if entry is None:
+        raise NotFound(
+            f"Job {job.id} has no {'result' if which == 'primary' else which} file"
+            + (" (deleted)" if result.get("result_deleted") else ""),
+            {"job_id": job.id},
+        )
+    return entry
+
+
+async def _send(
+    ctx: Ctx, entry: dict[str, Any], fmt: DownloadFormat, filename: str | None, job_id: str
+) -> Any:
+    ext = entry["filename"].rsplit(".", 1)[-1]
+    name = safe_filename(filename, ext) if filename else entry["filename"]
+    try:
+        if fmt == "base64":
+            data = await run_in_threadpool(ctx.store.get_bytes, entry["key"])
+            return {
+                "job_id": job_id,
+                "filename": name,
+                "content_type": entry["content_type"],
+                "file_size_bytes": len(data),
+                "base64_data": base64.b64encode(data).decode(),
+            }
+        chunks = await run_in_threadpool(ctx.store.iter_chunks, entry["key"])
+    except ObjectNotFound:
+        raise NotFound("The file is no longer stored", {"job_id": job_id}) from None
+    return StreamingResponse(
+        chunks,
+        media_type=entry["content_type"],
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Content-Length": str(entry["size"]),
+        },
+    )
+
+
+@router.get("/jobs/{job_id}/download")
+async def download_result(
+    ctx: Ctx, job_id: str, format: DownloadFormat = "file", filename: str | None = None
+) -> Any:
+    """Download the result file of a completed job."""
+    job = await _job(ctx, job_id)
+    return await _send(ctx, _completed_file(job, "primary"), format, filename, job_id)
+
+
+@router.get("/jobs/{job_id}/thumbnail")
+async def download_thumbnail(
+    ctx: Ctx, job_id: str, format: DownloadFormat = "file", filename: str | None = None
+) -> Any:
+    """Download the thumbnail of a completed job."""
+    job = await _job(ctx, job_id)
+    return await _send(ctx, _completed_file(job, "thumbnail"), format, filename, job_id)
+
+
+@router.get("/jobs/{job_id}/files/{name}")
+async def download_file(ctx: Ctx, job_id: str, name: str, format: DownloadFormat = "file") -> Any:
+    """Download any output file of a completed job by its name."""
+    job = await _job(ctx, job_id)
+    _require_completed(job)
+    files = (job.result or {}).get("files") or []
+    entry = next((f for f in files if f["filename"] == name), None)
+    if entry is None:
+        raise NotFound(
+            f"Job {job_id} has no file {name}", {"files": [f["filename"] for f in files]}
+        )
+    return await _send(ctx, entry, format, None, job_id)
+
+
+@router.get("/jobs/{job_id}/info")
+async def job_info(ctx: Ctx, job_id: str) -> dict[str, Any]:
+    """Details of a job's result without downloading it."""
+    job = await _job(ctx, job_id)
+    entry = primary_file(job)
+    exists = bool(entry) and await run_in_threadpool(ctx.store.exists, entry["key"])
+    prefix = f"/api/v1/system/jobs/{job_id}"
+    info = (job.result or {}).get("generation_info", {})
+    return {
+        "job_id": job_id,
+        "status": job.status,
+        "file_info": {
+            "file_exists": exists,
+            "file_size_mb": file_info(entry)["file_size_mb"] if entry else None,
+            "file_format": entry["filename"].rsplit(".", 1)[-1] if entry else None,
+            "content_type": entry["content_type"] if entry else None,
+        },
+        "generation_info": {
+            "model_used": info.get("model_used", job.model_id),
+            "processing_time": job.processing_time,
+            **info,
+        },
+        "download_urls": {
+            "direct_download": f"{prefix}/download",
+            "base64_download": f"{prefix}/download?format=base64",
+        },
+    }
+
+
+@router.delete("/jobs/{job_id}/result")
+async def delete_result(ctx: Ctx, job_id: str) -> dict[str, Any]:
+    """Delete the result files of a completed job."""
+    job = await _job(ctx, job_id)
+    entry = _completed_file(job, "primary")
+    files = (job.result or {}).get("files") or []
+    thumb = (job.result or {}).get("thumbnail")
+    freed = sum(f["size"] for f in files) + (thumb["size"] if thumb else 0)
+    new_result = {**(job.result or {}), "files": [], "thumbnail": None, "result_deleted": True}
+    await run_in_threadpool(job_db.set_result, ctx.engine, job_id=job_id, result=new_result)
+    await run_in_threadpool(ctx.store.delete_prefix, f"jobs/{job_id}/outputs/")
+    return {
+        "job_id": job_id,
+        "message": "Result file deleted successfully",
+        "deleted": True,
+        "freed_space_mb": round(freed / MB, 3),
+        "deleted_file": entry["filename"],
+    }
+
+
+@router.get("/scheduler-status")
+async def scheduler_status(ctx: Ctx) -> dict[str, Any]:
+    """Scheduler and model status."""
+    jm = await ctx.job_manager().status()
+    counts = await run_in_threadpool(job_db.count_by_status, ctx.engine)
+    gpus = await run_in_threadpool(_gpu_inventory)
+    models = {}
+    for mid, spec in ctx.catalogue.specs.items():
+        live = (jm or {}).get("models", {}).get(mid, {})
+        models[mid] = {
+            "status": "loaded",
+            "vram_usage": spec.vram_mb,
+            "feature": spec.feature,
+            "replicas": ctx.catalogue.configs[mid].num_replicas,
+            "queued_jobs": live.get("queued", 0),
+            "running_jobs": live.get("running", 0),
+        }
+    return {
+        "scheduler": {
+            "running": jm is not None,
+            "queue_status": {
+                "queued_jobs": counts["queued"],
+                "processing_jobs": counts["processing"],
+                "completed_jobs": counts["completed"],
+            },
+            "gpu_status": [
+                {"id": g["id"], "memory_used": g["memory_used"], "memory_total": g["memory_total"]}
+                for g in gpus
+            ],
+            "models": models,
+            "counters": (jm or {}).get("counters", {}),
+        },
+        "adapters_registered": len(models),
+        "active_jobs": counts["processing"],
+        "queued_jobs": counts["queued"],
+        "completed_jobs": counts["completed"],
+    }
+
+
+@router.get("/supported-formats")
+async def supported_formats() -> dict[str, Any]:
+    """Input and output formats."""
+    return {
+        "input_formats": {
+            "text": ["string"],
+            "image": list(IMAGE_IN),
+            "mesh": list(MESH_IN),
+            "base64": ["image/png", "image/jpeg", "model/gltf-binary"],
+        },
+        "output_formats": {
+            "mesh": list(MESH_OUT),
+            "texture": ["png", "jpg"],
+            "download": ["file", "base64"],
+        },
+        "content_types": {
+            "mesh": {
+                "glb": "model/gltf-binary",
+                "gltf": "model/gltf+json",
+                "obj": "application/wavefront-obj",
+                "ply": "application/x-ply",
+                "stl": "model/stl",
+                "fbx": "model/fbx",
+            }
+        },
+    }

@@ -1,0 +1,1 @@
+"""One Ray Serve deployment per model, plus the shared model contract (`base`)."""

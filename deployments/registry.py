@@ -1,0 +1,32 @@
+"""Model ids to implementation classes, imported lazily (specs are cheap, models are not)."""
+
+from __future__ import annotations
+
+import importlib
+from functools import cache
+
+from deployments.base import Model, ModelSpec
+
+MODEL_CLASSES: dict[str, str] = {
+    "quadric_retopology": "deployments.quadric_retopology:QuadricRetopology",
+    "spectral_mesh_segmentation": "deployments.spectral_mesh_segmentation:SpectralSegmentation",
+}
+
+
+class UnknownModel(KeyError):
+    pass
+
+
+@cache
+def model_class(model_id: str) -> type[Model]:
+    try:
+        target = MODEL_CLASSES[model_id]
+    except KeyError:
+        raise UnknownModel(model_id) from None
+    module, _, name = target.partition(":")
+    cls: type[Model] = getattr(importlib.import_module(module), name)
+    return cls
+
+
+def model_spec(model_id: str) -> ModelSpec:
+    return model_class(model_id).spec

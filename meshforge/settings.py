@@ -1,0 +1,97 @@
+"""Process settings: one pydantic-settings class, read from ``MESHFORGE_*`` variables.
+
+The Serve application's arguments (``serve_config.yaml``) are passed to the same class as
+keyword arguments, so a value set in the config file wins over the environment, and the
+environment wins over the defaults below.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ModelDeploymentConfig(BaseModel):
+    """One model deployment of the application."""
+
+    model_id: str = Field(description="Model id, `<method>_<feature>`, e.g. `quadric_retopology`.")
+    num_replicas: int = Field(1, ge=0, description="Replicas of the deployment.")
+    num_cpus: float = Field(0.5, gt=0, description="CPUs reserved per replica.")
+    num_gpus: float = Field(0.0, ge=0, description="GPU fraction per replica.")
+    max_concurrent_jobs: int = Field(
+        1, ge=1, description="Jobs the job manager dispatches to each replica at once."
+    )
+    default: bool = Field(False, description="Default model of its feature.")
+
+
+class Settings(BaseSettings):
+    """Everything a MeshForge process needs to know, from one place."""
+
+    model_config = SettingsConfigDict(env_prefix="MESHFORGE_", extra="ignore")
+
+    host: str = Field("0.0.0.0", description="HTTP bind address of the Serve proxy.")
+    port: int = Field(7842, description="HTTP port of the API.")
+    public_url: str | None = Field(
+        None, description="Base URL clients use; derived from the request when unset."
+    )
+    data_dir: Path = Field(
+        Path("./data"), description="Root for the SQLite file and the local object store."
+    )
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; SQLite file under data_dir when unset."
+    )
+    storage_backend: Literal["local", "s3"] = Field("local", description="Object store backend.")
+    storage_root: Path | None = Field(
+        None, description="Local store directory; data_dir/storage when unset."
+    )
+    s3_endpoint: str = Field("127.0.0.1:9000", description="S3 endpoint host:port.")
+    s3_access_key: str = Field("", description="S3 access key.")
+    s3_secret_key: str = Field("", description="S3 secret key.")
+    s3_bucket: str = Field("meshforge", description="S3 bucket; created when missing.")
+    s3_secure: bool = Field(False, description="Use HTTPS for S3.")
+    s3_region: str | None = Field(None, description="S3 region.")
+
+    allowed_input_dirs: list[Path] = Field(
+        default_factory=list,
+        description="Server directories that `*_path` inputs may read from; empty refuses them.",
+    )
+    image_max_size_mb: int = Field(50, description="Upload limit for images.")
+    mesh_max_size_mb: int = Field(200, description="Upload limit for meshes.")
+    image_max_resolution: int = Field(4096, description="Largest image side in pixels.")
+    json_body_max_mb: int = Field(
+        300, description="Limit for JSON bodies (base64 inputs included)."
+    )
+    upload_retention_hours: float = Field(24.0, description="Lifetime of uploaded files.")
+    result_retention_hours: float | None = Field(
+        None, description="Lifetime of job outputs; kept until deleted when unset."
+    )
+    sweep_interval_s: float = Field(60.0, description="Period of the retention sweeper.")
+
+    job_max_retries: int = Field(1, description="Retries of a job whose replica died.")
+    job_orphan_timeout_s: float = Field(
+        30.0, description="A processing job with no heartbeat for this long is recovered."
+    )
+    heartbeat_interval_s: float = Field(2.0, description="Replica heartbeat period.")
+    app_name: str = Field("meshforge", description="Serve application name (as in the config).")
+    job_manager_name: str = Field("meshforge_job_manager", description="Job manager actor name.")
+    ray_namespace: str = Field("meshforge", description="Ray namespace of the application.")
+    user_auth_enabled: bool = Field(False, description="Require tokens (see the users API).")
+
+    model_fallback: bool = Field(
+        True,
+        description="A spec model that is not deployed falls back to the feature's default.",
+    )
+    models: list[ModelDeploymentConfig] = Field(
+        default_factory=list, description="Model deployments of the application."
+    )
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'meshforge.db').resolve()}"
+
+    def resolved_storage_root(self) -> Path:
+        return (self.storage_root or self.data_dir / "storage").resolve()

@@ -1,0 +1,1 @@
+"""SQLModel tables and queries, alembic migrations, object storage."""
