@@ -9,7 +9,6 @@ from fastapi import Depends, Request
 from app.context import AppContext
 from meshforge.errors import ServiceUnavailable
 
-
 _process_ctx: AppContext | None = None
 
 

@@ -17,6 +17,8 @@ from app.deps import context_of
 from app.errors import envelope, install_error_handlers
 from app.routers import files, generation, retopology, rigging, segmentation, system, uv
 from meshforge import __version__
+from meshforge.errors import PayloadTooLarge
+from meshforge.settings import Settings
 from persistence import files as file_db
 from persistence.models import utcnow
 
@@ -34,21 +36,22 @@ class BodyLimitMiddleware:
     """Refuses non-multipart bodies over the JSON limit while they stream in (multipart
     uploads enforce their own, per-kind limit)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        ctx = context_of(scope.get("app"))
+        max_bytes = (ctx.settings if ctx else Settings()).json_body_max_mb * 2**20
         headers = dict(scope.get("headers") or [])
         if headers.get(b"content-type", b"").startswith(b"multipart/"):
             await self.app(scope, receive, send)
             return
         length = headers.get(b"content-length", b"")
-        if length.isdigit() and int(length) > self.max_bytes:
-            await self._refuse(scope, receive, send)
+        if length.isdigit() and int(length) > max_bytes:
+            await _refuse(max_bytes, scope, receive, send)
             return
         seen = 0
 
@@ -56,19 +59,16 @@ class BodyLimitMiddleware:
             nonlocal seen
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > self.max_bytes:
-                from meshforge.errors import PayloadTooLarge
-
-                raise PayloadTooLarge(f"Request body exceeds {self.max_bytes // 2**20} MB")
+            if seen > max_bytes:
+                raise PayloadTooLarge(f"Request body exceeds {max_bytes // 2**20} MB")
             return message
 
         await self.app(scope, counted, send)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = envelope(
-            413, "PAYLOAD_TOO_LARGE", f"Request body exceeds {self.max_bytes // 2**20} MB"
-        )
-        await response(scope, receive, send)
+
+async def _refuse(max_bytes: int, scope: Scope, receive: Receive, send: Send) -> None:
+    response = envelope(413, "PAYLOAD_TOO_LARGE", f"Request body exceeds {max_bytes // 2**20} MB")
+    await response(scope, receive, send)
 
 
 class SecurityHeadersMiddleware:
@@ -155,11 +155,5 @@ def create_app(ctx_factory: Any = None) -> FastAPI:
     ):
         app.include_router(router)
     app.add_middleware(SecurityHeadersMiddleware)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=_json_limit())
+    app.add_middleware(BodyLimitMiddleware)
     return app
-
-
-def _json_limit() -> int:
-    from meshforge.settings import Settings
-
-    return Settings().json_body_max_mb * 2**20

@@ -52,22 +52,37 @@ def wait_port(port: int, timeout: float, proc: subprocess.Popen[bytes] | None = 
 
 
 def start_head(
-    port: int, num_cpus: int, num_gpus: int = 0, dashboard: bool = False,
-    log_file: Path | None = None, env: dict[str, str] | None = None,
+    port: int,
+    num_cpus: int,
+    num_gpus: int = 0,
+    dashboard: bool = False,
+    log_file: Path | None = None,
+    env: dict[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
     """`ray start --head --block` in its own session; terminating it stops what it started."""
-    cmd = [_ray_cli(), "start", "--head", "--block", f"--port={port}",
-           f"--num-cpus={num_cpus}", f"--num-gpus={num_gpus}", "--disable-usage-stats",
-           f"--include-dashboard={'true' if dashboard else 'false'}",
-           f"--ray-client-server-port={free_port()}"]
+    cmd = [
+        _ray_cli(),
+        "start",
+        "--head",
+        "--block",
+        f"--port={port}",
+        f"--num-cpus={num_cpus}",
+        f"--num-gpus={num_gpus}",
+        "--disable-usage-stats",
+        f"--include-dashboard={'true' if dashboard else 'false'}",
+        f"--ray-client-server-port={free_port()}",
+    ]
     out = log_file.open("ab") if log_file else subprocess.DEVNULL
-    proc = subprocess.Popen(cmd, env=env or ray_env(), stdout=out, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, env=env or ray_env(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+    )
     wait_port(port, 90, proc)
     return proc
 
 
-def stop_process(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 60) -> None:
+def stop_process(
+    proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 60
+) -> None:
     """Signal a process group we started and wait; kill it if it does not go."""
     if proc.poll() is not None:
         return

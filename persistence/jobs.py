@@ -44,10 +44,10 @@ def transition_job(
     *,
     job_id: str,
     to: JobStatus,
-    attempt: int | None = None,
+    expect_attempt: int | None = None,
     **fields: Any,
 ) -> Job:
-    """Move a job to `to` atomically (compare-and-set on status and, if given, attempt).
+    """Move a job to `to` atomically (compare-and-set on status and, if given, the attempt).
 
     Raises IllegalTransition for a move the lifecycle forbids and StaleAttempt when the
     row changed underneath (so two writers can never both complete a job).
@@ -57,8 +57,8 @@ def transition_job(
         raise NotFound(f"Job {job_id} not found", {"job_id": job_id})
     current = JobStatus(job.status)
     check_transition(current, to)
-    if attempt is not None and job.attempt != attempt:
-        raise StaleAttempt(f"Job {job_id} is at attempt {job.attempt}, not {attempt}")
+    if expect_attempt is not None and job.attempt != expect_attempt:
+        raise StaleAttempt(f"Job {job_id} is at attempt {job.attempt}, not {expect_attempt}")
     now = utcnow()
     values: dict[str, Any] = {"status": to.value, "updated_at": now, **fields}
     if to is JobStatus.PROCESSING and job.started_at is None:
@@ -66,8 +66,8 @@ def transition_job(
     if to.is_final:
         values.setdefault("completed_at", now)
     stmt = update(Job).where(col(Job.id) == job_id, col(Job.status) == current.value)
-    if attempt is not None:
-        stmt = stmt.where(col(Job.attempt) == attempt)
+    if expect_attempt is not None:
+        stmt = stmt.where(col(Job.attempt) == expect_attempt)
     with session_scope(engine) as session:
         if session.execute(stmt.values(**values)).rowcount != 1:  # type: ignore[attr-defined]
             raise StaleAttempt(f"Job {job_id} changed while moving to {to.value}")

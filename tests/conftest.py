@@ -25,4 +25,4 @@ def assets_dir() -> Path:
     return ASSETS
 
 
-pytest_plugins = ["tests.fixtures_s3"]
+pytest_plugins = ["tests.fixtures_s3", "tests.fixtures_pg"]

@@ -1,0 +1,1 @@
+"""Geometry building blocks shared by the CPU models: mesh I/O, rendering, algorithms."""
