@@ -19,7 +19,7 @@ from pathlib import Path
 
 from meshforge.local_cluster import free_port, ray_env, start_head, stop_process, wait_port
 
-RUN_DIR = Path(".meshforge")
+RUN_DIR = Path(os.environ.get("MESHFORGE_RUN_DIR", ".meshforge"))
 STATE = RUN_DIR / "run.json"
 
 
