@@ -33,7 +33,7 @@ class ModelCatalogue:
     def default_for(self, feature: str) -> str | None:
         ids = self.by_feature.get(feature, [])
         marked = [m for m in ids if self.configs[m].default]
-        return (marked or ids or [None])[0]
+        return (marked or ids)[0] if ids else None
 
     def choose(self, feature: str, preference: str | None) -> Choice:
         """The model for a request: its preference if deployed, else the feature default

@@ -34,7 +34,7 @@ async def submit_job(
             f"output_format {fmt!r} is not produced by {choice.model_id}",
             {"output_format": fmt, "supported": list(choice.spec.output_formats)},
         )
-    params = body.model_dump(exclude=INPUT_FIELDS | {"output_format", "model_preference"})
+    params = body.model_dump(exclude=set(INPUT_FIELDS) | {"output_format", "model_preference"})
     params = {k: v for k, v in params.items() if v is not None or k in ("seed",)}
     job_id = new_job_id()
     stager = InputStager(ctx, job_id, owner_id)
@@ -138,7 +138,8 @@ def present_job(job: Job, base: str, queue_position: int | None = None) -> dict[
 
 def history_row(job: Job) -> dict[str, Any]:
     prefix = f"/api/v1/system/jobs/{job.id}"
-    done = job.status == JobStatus.COMPLETED.value and job.result is not None
+    result = job.result or {}
+    done = job.status == JobStatus.COMPLETED.value and bool(result)
     return {
         "job_id": job.id,
         "status": job.status,
@@ -149,5 +150,5 @@ def history_row(job: Job) -> dict[str, Any]:
         "model_id": job.model_id,
         "processing_time": job.processing_time,
         "output_mesh_path": f"{prefix}/download" if done and primary_file(job) else None,
-        "thumbnail_path": f"{prefix}/thumbnail" if done and job.result.get("thumbnail") else None,
-    }  # type: ignore[union-attr]
+        "thumbnail_path": f"{prefix}/thumbnail" if done and result.get("thumbnail") else None,
+    }

@@ -48,7 +48,7 @@ def model_deployment(model_id: str, cfg: Any, settings: dict[str, Any]) -> Appli
     if cfg.num_gpus:
         options["num_gpus"] = cfg.num_gpus
     return (
-        serve.deployment(ModelReplica)
+        serve.deployment(ModelReplica)  # type: ignore[attr-defined]
         .options(
             name=model_id,
             num_replicas=cfg.num_replicas,

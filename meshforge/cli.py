@@ -137,7 +137,7 @@ def stop(_: argparse.Namespace) -> int:
         STATE.unlink(missing_ok=True)
         print("MeshForge was not running; cleaned up its state file.")
         return 0
-    for _ in range(240):
+    for _attempt in range(240):
         if not STATE.exists():
             print("Stopped.")
             return 0

@@ -30,7 +30,7 @@ def _serve_dispatcher(app_name: str) -> Any:
     return dispatch
 
 
-@ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1, max_concurrency=1000)
+@ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1, max_concurrency=1000)  # type: ignore[call-overload]
 class JobManagerActor:
     """Named, detached; Ray restarts it on failure and it rebuilds its state from the DB."""
 

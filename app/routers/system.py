@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import json
 import time
 from typing import Any, Literal
 
 import psutil
 from fastapi import APIRouter, Query, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -26,6 +29,24 @@ router = APIRouter(prefix="/api/v1/system", tags=["System"])
 health_router = APIRouter(tags=["System"])
 
 DownloadFormat = Literal["file", "base64"]
+EVENT_STREAM_MAX_S = 3600.0
+
+JOB_EXAMPLE = {
+    "job_id": "job_0123456789abcdef",
+    "status": "completed",
+    "feature": "retopology",
+    "created_at": "2024-01-01T00:00:00Z",
+    "completed_at": "2024-01-01T00:00:05Z",
+    "processing_time": 4.2,
+    "progress": {"stage": "completed", "fraction": 1.0},
+    "result": {
+        "output_mesh_path": "/api/v1/system/jobs/job_0123456789abcdef/download",
+        "thumbnail_path": "/api/v1/system/jobs/job_0123456789abcdef/thumbnail",
+        "mesh_url": "http://localhost:7842/api/v1/system/jobs/job_0123456789abcdef/download",
+        "thumbnail_url": "http://localhost:7842/api/v1/system/jobs/job_0123456789abcdef/thumbnail",
+        "generation_info": {"model_used": "quadric_retopology", "thumbnail_generated": True},
+    },
+}
 
 
 @health_router.get("/health")
@@ -206,7 +227,9 @@ async def _job(ctx: Ctx, job_id: str) -> Job:
     return await run_in_threadpool(job_db.require_job, ctx.engine, job_id)
 
 
-@router.get("/jobs/{job_id}")
+@router.get(
+    "/jobs/{job_id}", responses={200: {"content": {"application/json": {"example": JOB_EXAMPLE}}}}
+)
 async def job_status(ctx: Ctx, job_id: str, request: Request) -> dict[str, Any]:
     """Status of a job, with URLs of its files once completed."""
     job = await _job(ctx, job_id)
@@ -214,6 +237,31 @@ async def job_status(ctx: Ctx, job_id: str, request: Request) -> dict[str, Any]:
     if job.status == JobStatus.QUEUED.value:
         position = await ctx.job_manager().queue_position(job_id)
     return present_job(job, base_url(ctx, request), position)
+
+
+@router.get("/jobs/{job_id}/events")
+async def job_events(ctx: Ctx, job_id: str, request: Request) -> StreamingResponse:
+    """Server-sent events with the job's status and progress until it finishes."""
+    await _job(ctx, job_id)
+    base = base_url(ctx, request)
+
+    async def stream() -> Any:
+        last = None
+        deadline = time.monotonic() + EVENT_STREAM_MAX_S
+        while time.monotonic() < deadline and not await request.is_disconnected():
+            job = await _job(ctx, job_id)
+            body = present_job(job, base)
+            snapshot = (job.status, body["progress"]["stage"], body["progress"]["fraction"])
+            if snapshot != last:
+                last = snapshot
+                yield f"event: status\ndata: {json.dumps(jsonable_encoder(body))}\n\n"
+            if JobStatus(job.status).is_final:
+                return
+            await asyncio.sleep(0.5)
+
+    return StreamingResponse(
+        stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+    )
 
 
 @router.post("/jobs/{job_id}/cancel")
@@ -312,7 +360,7 @@ async def job_info(ctx: Ctx, job_id: str) -> dict[str, Any]:
     """Details of a job's result without downloading it."""
     job = await _job(ctx, job_id)
     entry = primary_file(job)
-    exists = bool(entry) and await run_in_threadpool(ctx.store.exists, entry["key"])
+    exists = entry is not None and await run_in_threadpool(ctx.store.exists, entry["key"])
     prefix = f"/api/v1/system/jobs/{job_id}"
     info = (job.result or {}).get("generation_info", {})
     return {

@@ -278,3 +278,21 @@ def test_retention_sweeper_deletes_object_and_row(service: Service, assets_dir: 
     store = make_store(service.settings)
     assert store.list(f"uploads/{up['file_id']}/") == []
     engine.dispose()
+
+
+def test_event_stream_reports_progress_until_done(service: Service, assets_dir: Path) -> None:
+    up = service.upload("mesh", assets_dir / "fandisk.obj")
+    job_id = _submit(service, "/api/v1/mesh-segmentation/segment-mesh",
+                     {"mesh_file_id": up["file_id"], "num_parts": 6})
+    import requests
+
+    events = []
+    with requests.get(f"{service.url}/api/v1/system/jobs/{job_id}/events", stream=True,
+                      timeout=120) as resp:
+        assert resp.headers["content-type"].startswith("text/event-stream")
+        for line in resp.iter_lines():
+            if line.startswith(b"data: "):
+                events.append(json.loads(line[6:]))
+    assert events[-1]["status"] == "completed"
+    assert events[-1]["progress"]["fraction"] == 1.0
+    assert len(events) >= 2
