@@ -47,7 +47,7 @@ def clean_mesh(mesh: trimesh.Trimesh) -> trimesh.Trimesh:
     unique, inverse = np.unique(mesh.vertices, axis=0, return_inverse=True)
     faces = inverse.reshape(-1)[mesh.faces]
     out = trimesh.Trimesh(unique, faces, process=False)
-    keep = out.nondegenerate_faces(height=None) & out.unique_faces()
+    keep = out.nondegenerate_faces() & out.unique_faces()
     out.update_faces(keep)
     out.remove_unreferenced_vertices()
     return out

@@ -63,8 +63,8 @@ def _binary_stl_size_ok(head: bytes, size: int | None) -> bool:
 def _sniff_obj(text: bytes, ext: str | None) -> str | None:
     """OBJ has no magic: every complete line must start with an OBJ keyword or '#'."""
     lines = text.splitlines()
-    if len(text) >= SNIFF_BYTES and len(lines) > 1:
-        lines = lines[:-1]  # the last line of a partial read may be cut mid-token
+    if len(lines) > 1 and not text.endswith((b"\n", b"\r")):
+        lines = lines[:-1]  # the head may end mid-token ("usemtl" cut to "us")
     seen_data = False
     for raw in lines:
         line = raw.strip()
@@ -172,7 +172,8 @@ def load_scene(path: Path, fmt: str | None = None) -> trimesh.Scene:
             scene = read_fbx_scene(path)
         else:
             # unprocessed first: trimesh's processing silently drops NaN vertices
-            scene = trimesh.load(path, file_type=fmt, force="scene", process=False)
+            loaded = trimesh.load(path, file_type=fmt, force="scene", process=False)
+            scene = loaded if isinstance(loaded, trimesh.Scene) else trimesh.Scene(loaded)
     except MeshFormatError:
         raise
     except Exception as exc:  # any parser failure means unreadable input
@@ -195,7 +196,11 @@ def scene_to_mesh(obj: trimesh.Trimesh | trimesh.Scene) -> trimesh.Trimesh:
     meshes = [g for g in obj.dump() if isinstance(g, trimesh.Trimesh) and len(g.faces)]
     if not meshes:
         raise MeshFormatError("scene contains no triangle faces")
-    return meshes[0] if len(meshes) == 1 else trimesh.util.concatenate(meshes)
+    if len(meshes) == 1:
+        return meshes[0]
+    merged = trimesh.util.concatenate(meshes)
+    assert isinstance(merged, trimesh.Trimesh)  # all inputs are Trimesh
+    return merged
 
 
 def load_mesh(path: Path, fmt: str | None = None) -> trimesh.Trimesh:

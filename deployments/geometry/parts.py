@@ -33,7 +33,7 @@ class FaceGraph:
 
     pairs: np.ndarray  # (e, 2) int64 face indices
     length: np.ndarray  # (e,) shared edge length
-    weight: np.ndarray  # (e,) affinity in (0, 1]
+    weight: np.ndarray  # (e,) affinity, 1 / edge cost
     area: np.ndarray  # (f,) face area
     size: int  # number of faces
 
@@ -66,21 +66,33 @@ def build_face_graph(vertices: np.ndarray, faces: np.ndarray) -> FaceGraph:
     bend = 1.0 - np.clip((normals[a] * normals[b]).sum(axis=1), -1.0, 1.0)
     concave = ((centres[b] - centres[a]) * normals[a]).sum(axis=1) > 0
     angular = np.where(concave, 1.0, CONVEX_ETA) * bend
-    cost = GEODESIC_SHARE * geodesic / max(float(geodesic.mean()), 1e-300) if len(a) else 0
-    cost = cost + (1 - GEODESIC_SHARE) * angular / max(float(angular.mean()), 1e-12)
+    cost = GEODESIC_SHARE * geodesic / max(float(geodesic.mean()), 1e-300)
+    cost += (1 - GEODESIC_SHARE) * angular / max(float(angular.mean()), 1e-12)
     length = np.linalg.norm(ends[:, 0] - ends[:, 1], axis=1)
-    return FaceGraph(pairs, length, np.exp(-cost), double_area / 2.0, len(faces))
+    weight = 1.0 / np.maximum(cost, 1e-6)  # inverse distance: bounded, never isolates a face
+    return FaceGraph(pairs, length, weight, double_area / 2.0, len(faces))
+
+
+def subgraph(graph: FaceGraph, nodes: np.ndarray) -> FaceGraph:
+    """The graph induced by `nodes` (sorted face indices), renumbered 0..len(nodes)-1."""
+    local = np.full(graph.size, -1)
+    local[nodes] = np.arange(len(nodes))
+    inside = (local[graph.pairs] >= 0).all(axis=1)
+    return FaceGraph(
+        local[graph.pairs[inside]],
+        graph.length[inside],
+        graph.weight[inside],
+        graph.area[nodes],
+        len(nodes),
+    )
 
 
 def _weights(graph: FaceGraph, nodes: np.ndarray | None = None) -> sparse.csr_matrix:
     """Symmetric affinity matrix of the graph, or of the subgraph induced by `nodes`."""
-    pairs, weight, size = graph.pairs, graph.weight, graph.size
     if nodes is not None:
-        local = np.full(graph.size, -1)
-        local[nodes] = np.arange(len(nodes))
-        inside = (local[pairs] >= 0).all(axis=1)
-        pairs, weight, size = local[pairs[inside]], weight[inside], len(nodes)
-    w = sparse.coo_matrix((weight, (pairs[:, 0], pairs[:, 1])), shape=(size, size)).tocsr()
+        graph = subgraph(graph, nodes)
+    pairs, size = graph.pairs, graph.size
+    w = sparse.coo_matrix((graph.weight, (pairs[:, 0], pairs[:, 1])), shape=(size, size))
     return (w + w.T).tocsr()
 
 
@@ -95,7 +107,26 @@ def laplacian(
     return (sparse.identity(w.shape[0], format="csr") - scale @ w @ scale).tocsr(), inv_sqrt
 
 
-def _pieces(graph: FaceGraph, labels: np.ndarray, nodes: np.ndarray | None = None):
+def smallest_eigenvectors(matrix: sparse.csr_matrix, k: int, seed: int = 0) -> np.ndarray:
+    """Eigenvectors of the k smallest eigenvalues of a symmetric PSD matrix, ascending.
+
+    Small matrices go dense; otherwise ARPACK in shift-invert mode just below zero (fast
+    for the near-zero end of a Laplacian), with LOBPCG as a fallback if ARPACK stalls.
+    """
+    from scipy.sparse.linalg import ArpackError, eigsh, lobpcg
+
+    n = matrix.shape[0]
+    if n <= max(4 * k, 200):
+        return np.linalg.eigh(matrix.toarray())[1][:, :k]
+    start = np.random.default_rng(seed).standard_normal((n, k))
+    try:
+        values, vectors = eigsh(matrix, k=k, sigma=-1e-3, which="LM", v0=start[:, 0], tol=1e-6)
+    except ArpackError:
+        values, vectors = lobpcg(matrix, start, largest=False, tol=1e-5, maxiter=500)
+    return vectors[:, np.argsort(values)]
+
+
+def _pieces(graph: FaceGraph, labels: np.ndarray) -> tuple[int, np.ndarray]:
     """Connected pieces of each label: (count, piece id per face)."""
     a, b = graph.pairs[:, 0], graph.pairs[:, 1]
     same = labels[a] == labels[b]
@@ -148,14 +179,8 @@ def _merge(graph: FaceGraph, patch: np.ndarray, count: int, k: int) -> np.ndarra
 
 def _fiedler_cut(graph: FaceGraph, nodes: np.ndarray) -> np.ndarray:
     """Boolean side per node: best normalised cut along the Fiedler vector, 20-80% area."""
-    from scipy.sparse.linalg import eigsh
-
     matrix, inv_sqrt = laplacian(graph, nodes)
-    if len(nodes) <= 200:
-        _, vectors = np.linalg.eigh(matrix.toarray())
-    else:
-        v0 = np.random.default_rng(0).standard_normal(len(nodes))
-        _, vectors = eigsh(matrix, k=2, sigma=-1e-3, which="LM", v0=v0)
+    vectors = smallest_eigenvectors(matrix, 2)
     order = np.argsort(vectors[:, 1] * inv_sqrt, kind="stable")
     rank = np.empty(len(nodes), dtype=np.int64)
     rank[order] = np.arange(len(nodes))
@@ -168,7 +193,9 @@ def _fiedler_cut(graph: FaceGraph, nodes: np.ndarray) -> np.ndarray:
     np.add.at(step, ends[:, 1], -graph.weight[inside])
     cut = np.cumsum(step)[:-1]
     share = np.cumsum(graph.area[nodes][order]) / max(float(graph.area[nodes].sum()), 1e-300)
-    score = np.where((share >= 0.2) & (share <= 0.8), cut / np.minimum(share, 1 - share), np.inf)
+    balanced = (share >= 0.2) & (share <= 0.8)
+    score = np.full(len(nodes), np.inf)
+    score[balanced] = cut[balanced] / np.minimum(share, 1 - share)[balanced]
     best = int(np.argmin(score)) if np.isfinite(score).any() else len(nodes) // 2 - 1
     return rank <= max(best, 0)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import trimesh
@@ -48,7 +49,7 @@ class Frame:
 
 def _face_colors(mesh: trimesh.Trimesh) -> np.ndarray:
     """RGB in [0, 1] per face from the mesh's own colours, or clay if it has none."""
-    visual = mesh.visual
+    visual: Any = mesh.visual  # ColorVisuals or TextureVisuals
     try:
         if visual.kind == "texture":
             visual = visual.to_color()  # samples the texture at each vertex's UV
@@ -188,7 +189,7 @@ def render_egl(
     import moderngl
 
     frame = make_frame(obj, size)
-    ctx = moderngl.create_context(standalone=True, backend="egl")
+    ctx = moderngl.create_context(standalone=True, backend="egl")  # type: ignore[arg-type]
     try:
         samples = min(samples, ctx.max_samples)
         program = ctx.program(vertex_shader=_VERTEX_SHADER, fragment_shader=_FRAGMENT_SHADER)
@@ -201,7 +202,8 @@ def render_egl(
         resolved = ctx.framebuffer(color_attachments=[ctx.renderbuffer((size, size), 4)])
         target.use()
         ctx.enable(moderngl.DEPTH_TEST)
-        ctx.clear(*(np.array(BACKGROUND) / 255.0), 1.0, depth=1.0)
+        red, green, blue = (channel / 255.0 for channel in BACKGROUND)
+        ctx.clear(red, green, blue, 1.0, depth=1.0)
         vao.render(moderngl.TRIANGLES)
         ctx.copy_framebuffer(resolved, target)
         raw = resolved.read(components=3, alignment=1)

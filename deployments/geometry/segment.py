@@ -11,9 +11,10 @@ label is one connected patch and there are exactly N of them (see parts.py).
 Multi-component meshes: each edge-connected component (after welding coincident
 positions) is a node first. N must be at least the number of components; every component
 gets one part and the rest are dealt out by area (D'Hondt), capped by face counts.
-Large components (over MAX_SPECTRAL_FACES faces) are clustered on a quadric-decimated
-proxy, and its labels are carried back to the original faces by nearest face centre
-before the repair step, which runs on the full-resolution graph.
+Large components (over spectral_budget(k) faces: 20k for up to 12 parts, down to 8k for
+30 or more) are clustered on a quadric-decimated proxy, whose labels are carried back to
+the original faces by nearest face centre before the repair step, which always runs on
+the full-resolution graph.
 """
 
 from __future__ import annotations
@@ -25,10 +26,19 @@ import trimesh
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
-from deployments.geometry.parts import FaceGraph, build_face_graph, enforce_parts, laplacian
+from deployments.geometry.parts import (
+    FaceGraph,
+    build_face_graph,
+    enforce_parts,
+    laplacian,
+    smallest_eigenvectors,
+    subgraph,
+)
 
 MAX_SPECTRAL_FACES = 20_000
+MIN_SPECTRAL_FACES = 8_000
 MAX_PARTS = 64
+KMEANS_SAMPLE = 5000  # KMeans is fitted on this many faces, then labels all of them
 
 
 def part_colors(n: int) -> np.ndarray:
@@ -55,57 +65,55 @@ def segments_to_scene(mesh: trimesh.Trimesh, labels: np.ndarray) -> trimesh.Scen
         if len(faces) == 0:
             continue
         piece = mesh.submesh([faces], append=True, repair=False)
+        assert isinstance(piece, trimesh.Trimesh)  # append=True gives one mesh
         piece.visual = trimesh.visual.ColorVisuals(piece, face_colors=colors[part])
         name = f"part_{part:02d}"
         scene.add_geometry(piece, node_name=name, geom_name=name)
     return scene
 
 
+def spectral_budget(k: int) -> int:
+    """Faces clustered directly for k parts; eigsh cost grows with faces times k."""
+    return int(np.clip(240_000 // max(k, 1), MIN_SPECTRAL_FACES, MAX_SPECTRAL_FACES))
+
+
 def _embedding(graph: FaceGraph, k: int, seed: int) -> np.ndarray:
     """Rows of the k smallest normalised-Laplacian eigenvectors, scaled to unit length."""
-    from scipy.sparse.linalg import eigsh
-
     matrix, _ = laplacian(graph)
-    n = matrix.shape[0]
-    if n <= max(4 * k, 200):
-        _, vectors = np.linalg.eigh(matrix.toarray())
-        vectors = vectors[:, :k]
-    else:
-        v0 = np.random.default_rng(seed).standard_normal(n)
-        _, vectors = eigsh(matrix, k=k, sigma=-1e-3, which="LM", v0=v0)
+    vectors = smallest_eigenvectors(matrix, k, seed)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return vectors / np.maximum(norms, 1e-12)
 
 
-def _cluster(vertices: np.ndarray, faces: np.ndarray, k: int, seed: int) -> np.ndarray:
-    """Spectral clustering of one connected component into exactly k connected parts."""
+def _cluster(graph: FaceGraph, k: int, seed: int) -> np.ndarray:
+    """Spectral clustering of one connected face graph into exactly k connected parts."""
     from sklearn.cluster import KMeans
 
-    graph = build_face_graph(vertices, faces)
-    if k == 1:
-        return np.zeros(len(faces), dtype=np.int64)
     embedding = _embedding(graph, k, seed)
-    labels = KMeans(n_clusters=k, n_init=4, random_state=seed).fit_predict(embedding)
-    return enforce_parts(graph, labels, k)
+    rng = np.random.default_rng(seed)
+    fit_rows = rng.choice(graph.size, min(graph.size, KMEANS_SAMPLE), replace=False)
+    kmeans = KMeans(n_clusters=k, n_init=4, random_state=seed).fit(embedding[fit_rows])
+    return enforce_parts(graph, kmeans.predict(embedding), k)
 
 
-def _segment_component(vertices: np.ndarray, faces: np.ndarray, k: int, seed: int) -> np.ndarray:
+def _segment_component(
+    vertices: np.ndarray, faces: np.ndarray, graph: FaceGraph, k: int, seed: int
+) -> np.ndarray:
     """Cluster a component, on a decimated proxy if it is large; labels per original face."""
     if k == 1:
         return np.zeros(len(faces), dtype=np.int64)
-    used, faces = np.unique(faces, return_inverse=True)
-    vertices, faces = vertices[used], faces.reshape(-1, 3)
-    if len(faces) <= MAX_SPECTRAL_FACES:
-        return _cluster(vertices, faces, k, seed)
+    budget = spectral_budget(k)
+    if len(faces) <= budget:
+        return _cluster(graph, k, seed)
     from scipy.spatial import cKDTree
 
     from deployments.geometry.decimate import simplify_arrays
 
-    points, proxy = simplify_arrays(vertices, faces, MAX_SPECTRAL_FACES)
-    proxy_labels = _cluster(points, proxy, k, seed)
-    centres = vertices[faces].mean(axis=1)
-    _, nearest = cKDTree(points[proxy].mean(axis=1)).query(centres)
-    return enforce_parts(build_face_graph(vertices, faces), proxy_labels[nearest], k)
+    used, local = np.unique(faces, return_inverse=True)
+    points, proxy = simplify_arrays(vertices[used], local.reshape(-1, 3), budget)
+    proxy_labels = _cluster(build_face_graph(points, proxy), k, seed)
+    _, nearest = cKDTree(points[proxy].mean(axis=1)).query(vertices[faces].mean(axis=1))
+    return enforce_parts(graph, proxy_labels[nearest], k)
 
 
 def _allocate(areas: np.ndarray, sizes: np.ndarray, k: int) -> np.ndarray:
@@ -157,9 +165,11 @@ def spectral_segment(mesh: trimesh.Trimesh, num_parts: int, seed: int = 0) -> np
     offset = 0
     for index in np.argsort(-areas, kind="stable"):
         members = np.flatnonzero(component == index)
-        local = _segment_component(vertices, faces[members], int(allotted[index]), seed)
+        part_graph = graph if count == 1 else subgraph(graph, members)
+        parts = int(allotted[index])
+        local = _segment_component(vertices, faces[members], part_graph, parts, seed)
         labels[members] = local + offset
-        offset += int(allotted[index])
+        offset += parts
     return _order_by_area(labels, graph.area, num_parts)
 
 
