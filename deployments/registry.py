@@ -10,6 +10,7 @@ from deployments.base import Model, ModelSpec
 MODEL_CLASSES: dict[str, str] = {
     "quadric_retopology": "deployments.quadric_retopology:QuadricRetopology",
     "spectral_mesh_segmentation": "deployments.spectral_mesh_segmentation:SpectralSegmentation",
+    "sleep_mesh_segmentation": "deployments.sleep_mesh_segmentation:SleepSegmentation",
 }
 
 

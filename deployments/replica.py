@@ -33,7 +33,8 @@ class ModelReplica:
     def __init__(self, model_id: str, settings: dict[str, Any]) -> None:
         self.settings = Settings(**settings)
         self.model_id = model_id
-        self.model: Model = model_class(model_id)()
+        options = next((m.options for m in self.settings.models if m.model_id == model_id), {})
+        self.model: Model = model_class(model_id)(**options)
         self.model.load()
         self.store = make_store(self.settings)
         self._jm: Any = None

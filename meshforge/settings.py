@@ -8,10 +8,14 @@ environment wins over the defaults below.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_PLACEHOLDER_SECRETS = frozenset(
+    {"", "changethis", "change-me", "changeme", "secret", "secret_key", "default", "meshforge"}
+)
 
 
 class ModelDeploymentConfig(BaseModel):
@@ -25,12 +29,17 @@ class ModelDeploymentConfig(BaseModel):
         1, ge=1, description="Jobs the job manager dispatches to each replica at once."
     )
     default: bool = Field(False, description="Default model of its feature.")
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="Keyword arguments of the model's constructor."
+    )
 
 
 class Settings(BaseSettings):
     """Everything a MeshForge process needs to know, from one place."""
 
-    model_config = SettingsConfigDict(env_prefix="MESHFORGE_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="MESHFORGE_", extra="ignore", hide_input_in_errors=True
+    )
 
     host: str = Field("0.0.0.0", description="HTTP bind address of the Serve proxy.")
     port: int = Field(7842, description="HTTP port of the API.")
@@ -79,6 +88,37 @@ class Settings(BaseSettings):
     job_manager_name: str = Field("meshforge_job_manager", description="Job manager actor name.")
     ray_namespace: str = Field("meshforge", description="Ray namespace of the application.")
     user_auth_enabled: bool = Field(False, description="Require tokens (see the users API).")
+    secret_key: str = Field(
+        "",
+        repr=False,
+        description="Pepper of the stored token hashes; with auth on it must be a random value "
+        "of at least 32 characters (the service refuses to start otherwise).",
+    )
+    registration_open: bool = Field(
+        False, description="With auth on, anyone may register; otherwise only admins add users."
+    )
+    login_token_expire_hours: float = Field(
+        24.0, gt=0, description="Lifetime of the token that a login returns."
+    )
+    job_submissions_per_minute: float = Field(
+        30.0, gt=0, description="Sustained job submissions per user (token bucket refill)."
+    )
+    job_submission_burst: int = Field(
+        10, ge=1, description="Job submissions a user may make at once (token bucket size)."
+    )
+    max_active_jobs_per_user: int = Field(
+        10, ge=1, description="Queued plus processing jobs one user may have."
+    )
+    login_attempts_per_minute: float = Field(
+        5.0, gt=0, description="Login attempts per account (token bucket size and refill)."
+    )
+    login_attempts_per_minute_per_address: float = Field(
+        30.0, gt=0, description="Login attempts per client address (token bucket)."
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins allowed by CORS (e.g. `https://app.example.com`); empty = closed.",
+    )
 
     model_fallback: bool = Field(
         True,
@@ -87,6 +127,20 @@ class Settings(BaseSettings):
     models: list[ModelDeploymentConfig] = Field(
         default_factory=list, description="Model deployments of the application."
     )
+
+    @model_validator(mode="after")
+    def _refuse_default_secrets(self) -> Settings:
+        """With auth on, a missing or placeholder secret would make tokens forgeable by
+        anyone who reads the database: refuse to run rather than run insecurely."""
+        if self.user_auth_enabled:
+            weak = self.secret_key.strip().lower() in _PLACEHOLDER_SECRETS
+            if weak or len(self.secret_key) < 32:
+                raise ValueError(
+                    "MESHFORGE_SECRET_KEY must be a random value of at least 32 characters "
+                    "when user_auth_enabled is true; generate one with "
+                    "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
+                )
+        return self
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -1,16 +1,21 @@
-"""One real Ray cluster and Serve application per test session, on PostgreSQL and S3.
+"""One real Ray cluster per test session, with two Serve applications on it.
 
-The default profile (SQLite, local storage) is exercised end to end by tests/e2e, which
-starts the service with the README's command; here the other backends run for real.
+`service`: auth off, on PostgreSQL and S3, at `/`. `auth_service`: auth on
+(`user_auth_enabled`), on SQLite and the local object store, at the route prefix `/auth`
+of the same Serve instance. The default profile is also exercised end to end by tests/e2e,
+which starts the service with the README's command.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +40,14 @@ MODELS = [
         "max_concurrent_jobs": 1,
         "default": True,
     },
+    # A model that takes a few seconds, so tests can interrupt jobs while they run.
+    {
+        "model_id": "sleep_mesh_segmentation",
+        "num_replicas": 1,
+        "num_cpus": 0.3,
+        "max_concurrent_jobs": 1,
+        "options": {"seconds": 4.0},
+    },
 ]
 
 
@@ -43,15 +56,27 @@ class Service:
     url: str
     settings: Settings
     args: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def as_token(self, token: str) -> Service:
+        """The same service, seen by the holder of `token` (every request carries it)."""
+        return dataclasses.replace(self, headers={"Authorization": f"Bearer {token}"})
+
+    def _request(self, method: str, path: str, **kw: Any) -> requests.Response:
+        headers = {**self.headers, **kw.pop("headers", {})}
+        return requests.request(method, self.url + path, timeout=60, headers=headers, **kw)
 
     def get(self, path: str, **kw: Any) -> requests.Response:
-        return requests.get(self.url + path, timeout=60, **kw)
+        return self._request("GET", path, **kw)
 
     def post(self, path: str, **kw: Any) -> requests.Response:
-        return requests.post(self.url + path, timeout=60, **kw)
+        return self._request("POST", path, **kw)
+
+    def put(self, path: str, **kw: Any) -> requests.Response:
+        return self._request("PUT", path, **kw)
 
     def delete(self, path: str, **kw: Any) -> requests.Response:
-        return requests.delete(self.url + path, timeout=60, **kw)
+        return self._request("DELETE", path, **kw)
 
     def upload(self, kind: str, path: Path, name: str | None = None) -> dict[str, Any]:
         with path.open("rb") as fh:
@@ -130,3 +155,99 @@ def job_manager(service: Service) -> Any:
     import ray
 
     return ray.get_actor(service.settings.job_manager_name, namespace="meshforge")
+
+
+AUTH_MODELS = [{**m, "max_concurrent_jobs": 1} for m in MODELS]
+ADMIN = {"username": "root", "email": "root@example.com", "password": "root-password-1"}
+
+
+def client_address() -> dict[str, str]:
+    """A fresh client address for the login throttle: uvicorn in the Serve proxy takes
+    X-Forwarded-For from 127.0.0.1 (FORWARDED_ALLOW_IPS), so each test gets its own
+    per-address bucket and tests do not throttle each other."""
+    return {"X-Forwarded-For": f"10.{secrets.randbelow(250)}.{secrets.randbelow(250)}.7"}
+
+
+@dataclass
+class AuthService(Service):
+    """The auth-on application; `admin` is a Service carrying the first admin's token."""
+
+    admin: Service | None = None
+
+    def login(self, username: str, password: str) -> requests.Response:
+        return self.post(
+            "/api/v1/users/login",
+            json={"username": username, "password": password},
+            headers=client_address(),
+        )
+
+    def new_user(self, role: str = "user") -> tuple[Service, dict[str, Any]]:
+        """Register a user through the admin (registration is closed) and log in."""
+        assert self.admin is not None
+        name = f"u{secrets.token_hex(4)}"
+        creds = {"username": name, "email": f"{name}@example.com", "password": f"pw-{name}-1"}
+        resp = self.admin.post("/api/v1/users/register", json={**creds, "role": role})
+        assert resp.status_code == 200, resp.text
+        login = self.login(name, creds["password"])
+        assert login.status_code == 200, login.text
+        user = {**creds, **resp.json()["user"], "token": login.json()["token"]}
+        return self.as_token(login.json()["token"]), user
+
+
+@pytest.fixture(scope="session")
+def auth_service(
+    service: Service, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[AuthService]:
+    """A second application (auth on) on the session's Ray cluster and Serve instance, under
+    the route prefix `/auth`; its first admin is made with `meshforge create-admin`."""
+    from ray import serve
+
+    from app.serve_app import build_app
+
+    tmp = tmp_path_factory.mktemp("auth_service")
+    allowed = tmp / "allowed"
+    allowed.mkdir()
+    args = {
+        "app_name": "meshforge_auth",
+        "job_manager_name": f"jm_auth_{secrets.token_hex(3)}",
+        "data_dir": str(tmp / "data"),
+        "allowed_input_dirs": [str(allowed)],
+        "user_auth_enabled": True,
+        "secret_key": secrets.token_urlsafe(48),
+        "image_max_resolution": 512,
+        "mesh_max_size_mb": 20,
+        "image_max_size_mb": 5,
+        "json_body_max_mb": 40,
+        "job_submission_burst": 20,
+        "job_submissions_per_minute": 60,
+        "max_active_jobs_per_user": 2,
+        "login_attempts_per_minute": 8,
+        "login_attempts_per_minute_per_address": 10,
+        "sweep_interval_s": 1.0,
+        "heartbeat_interval_s": 1.0,
+        "models": AUTH_MODELS,
+    }
+    serve.run(build_app(args), name="meshforge_auth", route_prefix="/auth")
+    settings = Settings(**args)
+    svc = AuthService(f"{service.url}/auth", settings, args)
+    done = subprocess.run(
+        [sys.executable, "-m", "meshforge.cli", "create-admin", "--password-stdin"]
+        + ["--username", ADMIN["username"], "--email", ADMIN["email"]]
+        + ["--database-url", settings.resolved_database_url()],
+        input=ADMIN["password"] + "\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    login = svc.login(ADMIN["username"], ADMIN["password"])
+    assert login.status_code == 200, login.text
+    svc.admin = svc.as_token(login.json()["token"])
+    deadline = time.monotonic() + 60
+    while svc.get("/api/v1/system/scheduler-status").json()["scheduler"]["running"] is False:
+        assert time.monotonic() < deadline, "job manager of the auth app did not start"
+        time.sleep(0.5)
+    try:
+        yield svc
+    finally:
+        serve.delete("meshforge_auth")

@@ -28,10 +28,14 @@ def test_features_and_models_list_the_deployed_cpu_models(service: Service) -> N
     names = {f["name"]: f for f in feats["features"]}
     assert feats["total_features"] == len(feats["features"]) == 2
     assert names["retopology"]["models"] == ["quadric_retopology"]
-    assert names["mesh_segmentation"]["model_count"] == 1
+    assert names["mesh_segmentation"]["model_count"] == 2
+    assert names["mesh_segmentation"]["default_model"] == "spectral_mesh_segmentation"
     models = service.get("/api/v1/system/models").json()
-    assert models["available_models"]["mesh_segmentation"] == ["spectral_mesh_segmentation"]
-    assert models["total_models"] == 2
+    assert models["available_models"]["mesh_segmentation"] == [
+        "spectral_mesh_segmentation",
+        "sleep_mesh_segmentation",
+    ]
+    assert models["total_models"] == 3
     one = service.get("/api/v1/system/models", params={"feature": "retopology"}).json()
     assert one["available_models"] == {"retopology": ["quadric_retopology"]}
     assert_error(service.get("/api/v1/system/models", params={"feature": "nope"}), 404, "NOT_FOUND")
@@ -74,8 +78,12 @@ def test_status_and_scheduler_status(service: Service) -> None:
     assert status["gpu"] == []  # no GPU on this machine: an honest empty list
     sched = service.get("/api/v1/system/scheduler-status").json()
     assert sched["scheduler"]["running"] is True
-    assert set(sched["scheduler"]["models"]) == {"quadric_retopology", "spectral_mesh_segmentation"}
-    assert sched["adapters_registered"] == 2
+    assert set(sched["scheduler"]["models"]) == {
+        "quadric_retopology",
+        "spectral_mesh_segmentation",
+        "sleep_mesh_segmentation",
+    }
+    assert sched["adapters_registered"] == 3
 
 
 def test_unknown_route_and_method_use_the_envelope(service: Service) -> None:
@@ -141,7 +149,10 @@ def test_unknown_model_preference_lists_alternatives(service: Service) -> None:
         json={"mesh_file_id": "file_x", "model_preference": "nope_model"},
     )
     body = assert_error(resp, 400, "MODEL_NOT_AVAILABLE")
-    assert body["detail"]["available_models"] == ["spectral_mesh_segmentation"]
+    assert body["detail"]["available_models"] == [
+        "spectral_mesh_segmentation",
+        "sleep_mesh_segmentation",
+    ]
 
 
 def test_openapi_docs_and_redoc(service: Service) -> None:

@@ -9,6 +9,7 @@ import os
 import socket
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import trimesh
 from PIL import Image
@@ -197,16 +198,20 @@ def test_corrupt_and_mislabelled_uploads(service: Service, assets_dir: Path) -> 
     assert img["file_type"] == "image" and img["info"]["width"] == 1024
 
 
-def _stream_until_refused(url: str, path: str, limit: int) -> tuple[int, int]:
+def _stream_until_refused(
+    url: str, path: str, limit: int, headers: dict[str, str] | None = None
+) -> tuple[int, int]:
     """Send a chunked multipart body that never ends; return (status, bytes sent) when the
     server answers. A server that reads everything first would never answer."""
-    host, port = url.removeprefix("http://").split(":")
+    parsed = urlsplit(url)
+    host, port = parsed.hostname or "127.0.0.1", parsed.port or 80
+    extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
     boundary = "xBOUNDARYx"
-    sock = socket.create_connection((host, int(port)), timeout=30)
+    sock = socket.create_connection((host, port), timeout=30)
     sock.sendall(
         (
-            f"POST {path} HTTP/1.1\r\nHost: {host}\r\nTransfer-Encoding: chunked\r\n"
-            f"Content-Type: multipart/form-data; boundary={boundary}\r\n\r\n"
+            f"POST {parsed.path}{path} HTTP/1.1\r\nHost: {host}\r\nTransfer-Encoding: chunked\r\n"
+            f"Content-Type: multipart/form-data; boundary={boundary}\r\n{extra}\r\n"
         ).encode()
     )
     head = (
@@ -282,13 +287,17 @@ def test_retention_sweeper_deletes_object_and_row(service: Service, assets_dir: 
 
 def test_event_stream_reports_progress_until_done(service: Service, assets_dir: Path) -> None:
     up = service.upload("mesh", assets_dir / "fandisk.obj")
-    job_id = _submit(service, "/api/v1/mesh-segmentation/segment-mesh",
-                     {"mesh_file_id": up["file_id"], "num_parts": 6})
+    job_id = _submit(
+        service,
+        "/api/v1/mesh-segmentation/segment-mesh",
+        {"mesh_file_id": up["file_id"], "num_parts": 6},
+    )
     import requests
 
     events = []
-    with requests.get(f"{service.url}/api/v1/system/jobs/{job_id}/events", stream=True,
-                      timeout=120) as resp:
+    with requests.get(
+        f"{service.url}/api/v1/system/jobs/{job_id}/events", stream=True, timeout=120
+    ) as resp:
         assert resp.headers["content-type"].startswith("text/event-stream")
         for line in resp.iter_lines():
             if line.startswith(b"data: "):

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 import ray
-import trimesh
 
 from tests.integration.conftest import Service
 from tests.integration.test_api import assert_error
@@ -18,18 +17,18 @@ SEGMENT = "/api/v1/mesh-segmentation/segment-mesh"
 
 
 @pytest.fixture(scope="module")
-def slow_mesh_id(
-    service: Service, assets_dir: Path, tmp_path_factory: pytest.TempPathFactory
-) -> str:
-    """A 278k-face bunny: segmenting it takes seconds, long enough to interrupt."""
-    bunny = trimesh.load(assets_dir / "stanford-bunny.obj", force="mesh").subdivide()
-    path = tmp_path_factory.mktemp("slow") / "bunny_278k.ply"
-    bunny.export(path)
-    return service.upload("mesh", path)["file_id"]  # type: ignore[no-any-return]
+def slow_mesh_id(service: Service, assets_dir: Path) -> str:
+    """An uploaded mesh; jobs on it go to the test model that waits 4 s, then segments."""
+    return service.upload("mesh", assets_dir / "cheburashka.obj")["file_id"]  # type: ignore[no-any-return]
 
 
 def submit(service: Service, file_id: str, parts: int = 16) -> str:
-    resp = service.post(SEGMENT, json={"mesh_file_id": file_id, "num_parts": parts})
+    body = {
+        "mesh_file_id": file_id,
+        "num_parts": parts,
+        "model_preference": "sleep_mesh_segmentation",
+    }
+    resp = service.post(SEGMENT, json=body)
     assert resp.status_code == 200, resp.text
     return resp.json()["job_id"]  # type: ignore[no-any-return]
 
@@ -82,7 +81,7 @@ def test_a_dead_replica_means_one_retry(service: Service, slow_mesh_id: str) -> 
     job_id = submit(service, slow_mesh_id, parts=10)
     assert wait_status(service, job_id, "processing")["status"] == "processing"
     time.sleep(1.0)
-    ray.kill(_replica_actor("spectral_mesh_segmentation"), no_restart=True)
+    ray.kill(_replica_actor("sleep_mesh_segmentation"), no_restart=True)
     job = service.wait(job_id, 240)
     assert job["status"] == "completed", job
     assert job["attempt"] == 2  # dispatched once more, completed once
