@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 SYSTEM_PACKAGES=(libegl1 libegl-mesa0 libgl1-mesa-dri libgbm1)
 [ "${MESHFORGE_SETUP_EXTRA:-}" = "bench" ] && SYSTEM_PACKAGES+=(wrk)
+command -v npm >/dev/null 2>&1 || SYSTEM_PACKAGES+=(nodejs npm)
 
 missing=()
 if command -v dpkg-query >/dev/null 2>&1; then
@@ -23,6 +24,16 @@ if [ ${#missing[@]} -gt 0 ]; then
   else
     echo "Note: missing system packages (${missing[*]}); run as root to install them." >&2
   fi
+fi
+
+# The Khronos glTF validator (node) checks glTF outputs in the tests.
+if command -v npm >/dev/null 2>&1; then
+  if [ ! -d node_modules/gltf-validator ] || [ package.json -nt node_modules/gltf-validator ]; then
+    echo "Installing the glTF validator (npm)"
+    npm install --no-audit --no-fund --silent >/dev/null
+  fi
+else
+  echo "Note: node/npm not found; glTF validation in the tests will be skipped." >&2
 fi
 
 if [ ! -x .venv/bin/python ]; then

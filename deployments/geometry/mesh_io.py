@@ -268,7 +268,9 @@ def export_mesh(obj: trimesh.Trimesh | trimesh.Scene, fmt: str) -> bytes:
     """
     fmt = fmt.lower()
     if fmt == "fbx":
-        raise NotImplementedError("FBX export is not available yet; use glb, gltf, obj, ply or stl")
+        from deployments.geometry.fbx import export_fbx
+
+        return export_fbx(obj)
     if fmt == "glb":
         return bytes(_as_scene(obj).export(file_type="glb"))
     if fmt == "gltf":

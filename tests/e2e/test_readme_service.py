@@ -19,8 +19,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def curl(*args: str) -> str:
-    out = subprocess.run(["curl", "-sS", "--fail-with-body", *args], capture_output=True,
-                         text=True, timeout=120)
+    out = subprocess.run(
+        ["curl", "-sS", "--fail-with-body", *args], capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     return out.stdout
 
@@ -37,11 +38,21 @@ def _pid_alive(pid: int) -> bool:
 def running_service(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     tmp = tmp_path_factory.mktemp("e2e")
     port = free_port()
-    env = dict(os.environ, MESHFORGE_PORT=str(port), MESHFORGE_DATA_DIR=str(tmp / "data"),
-               MESHFORGE_RUN_DIR=str(tmp / "run"))
+    env = dict(
+        os.environ,
+        MESHFORGE_PORT=str(port),
+        MESHFORGE_DATA_DIR=str(tmp / "data"),
+        MESHFORGE_RUN_DIR=str(tmp / "run"),
+    )
     log = (tmp / "service.log").open("wb")
-    proc = subprocess.Popen(["make", "run"], cwd=ROOT, env=env, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        ["make", "run"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     url = f"http://localhost:{port}"
     deadline = time.monotonic() + 600
     while "MeshForge is running at" not in (tmp / "service.log").read_text():
@@ -58,13 +69,35 @@ def running_service(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[n
 def test_example_4_segmentation_with_curl(running_service, assets_dir: Path) -> None:  # type: ignore[no-untyped-def]
     url, _, _, tmp = running_service
     assert f"MeshForge is running at {url}" in (tmp / "service.log").read_text()
-    upload = json.loads(curl("-X", "POST", f"{url}/api/v1/file-upload/mesh",
-                             "-F", f"file=@{assets_dir / 'spot_textured.glb'}"))
+    upload = json.loads(
+        curl(
+            "-X",
+            "POST",
+            f"{url}/api/v1/file-upload/mesh",
+            "-F",
+            f"file=@{assets_dir / 'spot_textured.glb'}",
+        )
+    )
     assert upload["file_type"] == "mesh"
-    body = json.dumps({"mesh_file_id": upload["file_id"], "num_parts": 8, "output_format": "glb",
-                       "model_preference": "partfield_mesh_segmentation"})
-    queued = json.loads(curl("-X", "POST", f"{url}/api/v1/mesh-segmentation/segment-mesh",
-                             "-H", "Content-Type: application/json", "-d", body))
+    body = json.dumps(
+        {
+            "mesh_file_id": upload["file_id"],
+            "num_parts": 8,
+            "output_format": "glb",
+            "model_preference": "partfield_mesh_segmentation",
+        }
+    )
+    queued = json.loads(
+        curl(
+            "-X",
+            "POST",
+            f"{url}/api/v1/mesh-segmentation/segment-mesh",
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            body,
+        )
+    )
     assert queued["status"] == "queued"
     job_id = queued["job_id"]
     deadline = time.monotonic() + 180
@@ -97,5 +130,6 @@ def test_ctrl_c_stops_everything(running_service) -> None:  # type: ignore[no-un
     assert "Stopped." in log
     assert not (tmp / "run" / "run.json").exists()
     with pytest.raises(subprocess.CalledProcessError):
-        subprocess.run(["curl", "-sf", f"{url}/health"], check=True, capture_output=True,
-                       timeout=10)
+        subprocess.run(
+            ["curl", "-sf", f"{url}/health"], check=True, capture_output=True, timeout=10
+        )

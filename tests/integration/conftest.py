@@ -1,9 +1,9 @@
 """One real Ray cluster per test session, with two Serve applications on it.
 
 `service`: auth off, on PostgreSQL and S3, at `/`. `auth_service`: auth on
-(`user_auth_enabled`), on SQLite and the local object store, at the route prefix `/auth`
-of the same Serve instance. The default profile is also exercised end to end by tests/e2e,
-which starts the service with the README's command.
+(`user_auth_enabled`), on a second PostgreSQL database and the local object store, at the
+route prefix `/auth` of the same Serve instance. The default profile (SQLite) is exercised
+end to end by tests/e2e, which starts the service with the README's command.
 """
 
 from __future__ import annotations
@@ -37,6 +37,69 @@ MODELS = [
         "model_id": "spectral_mesh_segmentation",
         "num_replicas": 1,
         "num_cpus": 0.5,
+        "max_concurrent_jobs": 1,
+        "default": True,
+    },
+    {
+        "model_id": "xatlas_uv_unwrapping",
+        "num_replicas": 1,
+        "num_cpus": 0.25,
+        "max_concurrent_jobs": 1,
+        "default": True,
+    },
+    {
+        "model_id": "fairing_part_completion",
+        "num_replicas": 1,
+        "num_cpus": 0.25,
+        "max_concurrent_jobs": 1,
+        "default": True,
+    },
+    {
+        "model_id": "heat_auto_rig",
+        "num_replicas": 1,
+        "num_cpus": 0.25,
+        "max_concurrent_jobs": 1,
+        "default": True,
+    },
+    {
+        "model_id": "silhouette_image_to_raw_mesh",
+        "num_replicas": 1,
+        "num_cpus": 0.25,
+        "max_concurrent_jobs": 1,
+        "default": True,
+    },
+    {
+        "model_id": "silhouette_image_to_textured_mesh",
+        "num_replicas": 1,
+        "num_cpus": 0.25,
+        "max_concurrent_jobs": 1,
+        "default": True,
+    },
+    {
+        "model_id": "projection_image_mesh_painting",
+        "num_replicas": 1,
+        "num_cpus": 0.25,
+        "max_concurrent_jobs": 1,
+        "default": True,
+    },
+    {
+        "model_id": "catalogue_text_to_raw_mesh",
+        "num_replicas": 1,
+        "num_cpus": 0.25,
+        "max_concurrent_jobs": 1,
+        "default": True,
+    },
+    {
+        "model_id": "catalogue_text_to_textured_mesh",
+        "num_replicas": 1,
+        "num_cpus": 0.25,
+        "max_concurrent_jobs": 1,
+        "default": True,
+    },
+    {
+        "model_id": "catalogue_text_mesh_painting",
+        "num_replicas": 1,
+        "num_cpus": 0.25,
         "max_concurrent_jobs": 1,
         "default": True,
     },
@@ -196,7 +259,7 @@ class AuthService(Service):
 
 @pytest.fixture(scope="session")
 def auth_service(
-    service: Service, tmp_path_factory: pytest.TempPathFactory
+    service: Service, tmp_path_factory: pytest.TempPathFactory, pg_auth_url: str
 ) -> Iterator[AuthService]:
     """A second application (auth on) on the session's Ray cluster and Serve instance, under
     the route prefix `/auth`; its first admin is made with `meshforge create-admin`."""
@@ -211,6 +274,7 @@ def auth_service(
         "app_name": "meshforge_auth",
         "job_manager_name": f"jm_auth_{secrets.token_hex(3)}",
         "data_dir": str(tmp / "data"),
+        "database_url": pg_auth_url,
         "allowed_input_dirs": [str(allowed)],
         "user_auth_enabled": True,
         "secret_key": secrets.token_urlsafe(48),

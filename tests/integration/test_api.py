@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import Service
+from meshforge.features import FEATURES
+from tests.integration.conftest import MODELS, Service
 
 
 def assert_error(resp: Any, status: int, code: str) -> dict[str, Any]:
@@ -24,18 +25,20 @@ def test_health(service: Service) -> None:
 
 
 def test_features_and_models_list_the_deployed_cpu_models(service: Service) -> None:
+    deployed = {m["model_id"] for m in MODELS}
     feats = service.get("/api/v1/system/features").json()
     names = {f["name"]: f for f in feats["features"]}
-    assert feats["total_features"] == len(feats["features"]) == 2
+    assert feats["total_features"] == len(feats["features"]) == 11  # every feature of the spec
+    assert set(names) == set(FEATURES)
     assert names["retopology"]["models"] == ["quadric_retopology"]
-    assert names["mesh_segmentation"]["model_count"] == 2
     assert names["mesh_segmentation"]["default_model"] == "spectral_mesh_segmentation"
     models = service.get("/api/v1/system/models").json()
     assert models["available_models"]["mesh_segmentation"] == [
         "spectral_mesh_segmentation",
         "sleep_mesh_segmentation",
     ]
-    assert models["total_models"] == 3
+    assert models["total_models"] == len(deployed)
+    assert {m for ids in models["available_models"].values() for m in ids} == deployed
     one = service.get("/api/v1/system/models", params={"feature": "retopology"}).json()
     assert one["available_models"] == {"retopology": ["quadric_retopology"]}
     assert_error(service.get("/api/v1/system/models", params={"feature": "nope"}), 404, "NOT_FOUND")
@@ -78,12 +81,8 @@ def test_status_and_scheduler_status(service: Service) -> None:
     assert status["gpu"] == []  # no GPU on this machine: an honest empty list
     sched = service.get("/api/v1/system/scheduler-status").json()
     assert sched["scheduler"]["running"] is True
-    assert set(sched["scheduler"]["models"]) == {
-        "quadric_retopology",
-        "spectral_mesh_segmentation",
-        "sleep_mesh_segmentation",
-    }
-    assert sched["adapters_registered"] == 3
+    assert set(sched["scheduler"]["models"]) == {m["model_id"] for m in MODELS}
+    assert sched["adapters_registered"] == len(MODELS)
 
 
 def test_unknown_route_and_method_use_the_envelope(service: Service) -> None:
@@ -134,13 +133,13 @@ def test_unknown_ids_are_not_found(service: Service) -> None:
     assert_error(service.post("/api/v1/system/jobs/job_nope/cancel"), 404, "NOT_FOUND")
 
 
-def test_features_without_a_deployed_model_say_so(service: Service) -> None:
+def test_a_model_of_another_feature_is_refused(service: Service) -> None:
     resp = service.post(
         "/api/v1/mesh-generation/text-to-raw-mesh",
-        json={"text_prompt": "a chair", "output_format": "glb"},
+        json={"text_prompt": "a chair", "model_preference": "quadric_retopology"},
     )
     body = assert_error(resp, 400, "MODEL_NOT_AVAILABLE")
-    assert body["detail"]["available_models"] == []
+    assert body["detail"]["available_models"] == ["catalogue_text_to_raw_mesh"]
 
 
 def test_unknown_model_preference_lists_alternatives(service: Service) -> None:

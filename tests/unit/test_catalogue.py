@@ -6,9 +6,10 @@ from app.catalogue import ModelCatalogue
 from meshforge.errors import ModelNotAvailable
 from meshforge.settings import ModelDeploymentConfig
 
-MODELS = [ModelDeploymentConfig(model_id="quadric_retopology", num_replicas=2,
-                                max_concurrent_jobs=3),
-          ModelDeploymentConfig(model_id="spectral_mesh_segmentation")]
+MODELS = [
+    ModelDeploymentConfig(model_id="quadric_retopology", num_replicas=2, max_concurrent_jobs=3),
+    ModelDeploymentConfig(model_id="spectral_mesh_segmentation"),
+]
 
 
 def test_default_and_explicit_choice() -> None:

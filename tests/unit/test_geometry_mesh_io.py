@@ -174,10 +174,13 @@ def test_scene_parts_survive_glb(spot: trimesh.Trimesh, tmp_path: Path) -> None:
     assert len(load_mesh(tmp_path / "parts.stl").faces) == len(spot.faces)
 
 
-def test_fbx_export_not_implemented_yet(spot: trimesh.Trimesh) -> None:
+def test_fbx_export_reads_back(spot: trimesh.Trimesh, tmp_path: Path) -> None:
     assert "fbx" in MESH_FORMATS
-    with pytest.raises(NotImplementedError):
-        export_mesh(spot, "fbx")
+    path = tmp_path / "spot.fbx"
+    path.write_bytes(export_mesh(spot, "fbx"))
+    back = load_mesh(path)
+    assert len(back.faces) == len(spot.faces)
+    assert np.allclose(back.extents, spot.extents, rtol=1e-3)
 
 
 def _corrupt_inputs(assets_dir: Path, spot: trimesh.Trimesh) -> dict[str, bytes]:

@@ -6,8 +6,6 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from meshforge.job_manager import JobManagerCore
 from meshforge.settings import Settings
 from persistence import jobs as job_db
@@ -39,8 +37,9 @@ class Replicas:
         if mode == "hang":
             await asyncio.sleep(3600)
         assert self.core is not None
-        accepted = self.core.finish(payload["job_id"], payload["attempt"],
-                                    {"status": "completed", "result": {"files": []}})
+        accepted = self.core.finish(
+            payload["job_id"], payload["attempt"], {"status": "completed", "result": {"files": []}}
+        )
         return {"accepted": accepted}
 
 
@@ -54,8 +53,9 @@ def make_core(tmp_path: Path, replicas: Replicas, **over: Any) -> JobManagerCore
 
 
 def add_job(core: JobManagerCore, model: str = "m_fast", priority: int = 0) -> str:
-    job = job_db.create_job(core.engine, job=Job(feature="f", model_id=model, output_format="glb",
-                                                 priority=priority))
+    job = job_db.create_job(
+        core.engine, job=Job(feature="f", model_id=model, output_format="glb", priority=priority)
+    )
     return job.id
 
 

@@ -5,11 +5,17 @@ import pytest
 from meshforge.lifecycle import FINAL_STATES, IllegalTransition, JobStatus, check_transition
 
 
-@pytest.mark.parametrize("current,new", [
-    (JobStatus.QUEUED, JobStatus.PROCESSING), (JobStatus.QUEUED, JobStatus.CANCELLED),
-    (JobStatus.PROCESSING, JobStatus.COMPLETED), (JobStatus.PROCESSING, JobStatus.FAILED),
-    (JobStatus.PROCESSING, JobStatus.CANCELLED), (JobStatus.PROCESSING, JobStatus.QUEUED),
-])
+@pytest.mark.parametrize(
+    "current,new",
+    [
+        (JobStatus.QUEUED, JobStatus.PROCESSING),
+        (JobStatus.QUEUED, JobStatus.CANCELLED),
+        (JobStatus.PROCESSING, JobStatus.COMPLETED),
+        (JobStatus.PROCESSING, JobStatus.FAILED),
+        (JobStatus.PROCESSING, JobStatus.CANCELLED),
+        (JobStatus.PROCESSING, JobStatus.QUEUED),
+    ],
+)
 def test_allowed(current: JobStatus, new: JobStatus) -> None:
     check_transition(current, new)
 
