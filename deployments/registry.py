@@ -9,6 +9,7 @@ from deployments.base import Model, ModelSpec
 
 MODEL_CLASSES: dict[str, str] = {
     "quadric_retopology": "deployments.quadric_retopology:QuadricRetopology",
+    "instant_meshes_retopology": "deployments.instant_meshes_retopology:InstantMeshesRetopology",
     "spectral_mesh_segmentation": "deployments.spectral_mesh_segmentation:SpectralSegmentation",
     "sleep_mesh_segmentation": "deployments.sleep_mesh_segmentation:SleepSegmentation",
     "xatlas_uv_unwrapping": "deployments.xatlas_uv_unwrapping:XatlasUvUnwrapping",
