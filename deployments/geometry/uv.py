@@ -57,6 +57,9 @@ class UvAtlas:
     utilization: float
 
 
+CHARTING_SIZE = 100.0  # bounding-box diagonal of the copy that xatlas charts
+
+
 def _xatlas_charts(
     vertices: np.ndarray, faces: np.ndarray, groups: list[np.ndarray], options: object
 ) -> list[list[Chart]]:
@@ -157,6 +160,11 @@ def make_charts(
     progress: Callable[[float], None] | None = None,
 ) -> tuple[list[Chart], int]:
     """Charts whose distortion is under `threshold` where reachable; and the rounds used."""
+    # xatlas works in float32 with absolute area epsilons: on a small model (a bunny a few
+    # centimetres across, decimated) tiny charts come back with NaN UVs. Distortion and
+    # chart shapes do not depend on scale, so chart a copy scaled to a fixed size.
+    diagonal = float(np.linalg.norm(np.ptp(vertices, axis=0))) or 1.0
+    vertices = vertices * (CHARTING_SIZE / diagonal)
     charts = [c for group in _xatlas_charts(vertices, faces, parts, _options(0)) for c in group]
     _measure(vertices, faces, charts)
     limit = threshold + 0.5 * 10.0**-DECIMALS  # what rounds to the threshold passes

@@ -145,3 +145,28 @@ def test_distortion_metric_is_one_for_isometry_and_grows_with_stretch() -> None:
     stretched = flat * np.array([2.0, 1.0])
     value, _, _ = chart_distortion(triangle, stretched, np.zeros(1, dtype=int), 1)
     assert value[0] > 1.05
+
+
+def test_small_decimated_mesh_has_finite_charts(assets_dir: Path, tmp_path: Path) -> None:
+    """A few-centimetre bunny decimated to 20k faces once gave xatlas NaN UVs."""
+    import trimesh as tm
+
+    from deployments.base import JobContext
+    from deployments.xatlas_uv_unwrapping import XatlasUvUnwrapping
+
+    mesh = tm.load(assets_dir / "stanford-bunny.obj", force="mesh")
+    path = tmp_path / "small.obj"
+    mesh.simplify_quadric_decimation(face_count=20000).export(path)
+    out = XatlasUvUnwrapping().run(
+        JobContext("j", 1, tmp_path),
+        {"mesh": path},
+        {
+            "output_format": "obj",
+            "distortion_threshold": 1.25,
+            "pack_method": "blender",
+            "save_individual_parts": False,
+            "save_visuals": False,
+        },
+    )
+    assert out.result["distortion"] <= 1.25
+    assert all(c["distortion"] <= 1.25 for c in out.result["uv_info"]["components_info"])
