@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from app.catalogue import ModelCatalogue
+from app.ratelimit import Limits
 from meshforge.errors import MeshForgeError, ServiceUnavailable
 from meshforge.settings import Settings
 from persistence.db import make_engine, migrate
@@ -105,6 +106,10 @@ class AppContext:
     catalogue: ModelCatalogue
     jobs: JobManagerClient | None
     started_at: float = field(default_factory=time.time)
+    limits: Limits = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.limits = Limits.from_settings(self.settings)
 
     @classmethod
     def build(cls, settings: Settings, app_name: str, with_job_manager: bool = True) -> AppContext:

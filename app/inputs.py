@@ -9,7 +9,7 @@ import os
 import shutil
 import stat
 import tempfile
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -139,14 +139,14 @@ class InputStager:
 
 
 def parse_iso(value: str | None, name: str) -> datetime | None:
+    """An ISO 8601 date or date-time as aware UTC (no zone means UTC); dates whose UTC
+    time falls outside years 1-9999 (e.g. `0001-01-01T00:00+14:00`) are invalid."""
     if value is None:
         return None
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        if parsed.tzinfo is None:
+            return parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise InvalidValue(f"{name} must be an ISO 8601 date", {name: value}) from None
-    if parsed.tzinfo is None:
-        from datetime import UTC
-
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
@@ -63,8 +64,26 @@ async def submit_job(
     return JobQueued(job_id=job_id, status=JobStatus.QUEUED.value, message=message)
 
 
-def base_url(ctx: AppContext, request: Request) -> str:
-    return (ctx.settings.public_url or str(request.base_url)).rstrip("/")
+@dataclass(frozen=True)
+class Links:
+    """Where clients reach this application: `origin` is scheme and host (or
+    MESHFORGE_PUBLIC_URL), `root` the route prefix Serve mounts it under (ASGI root_path),
+    so paths and URLs in responses stay right under `route_prefix: /something`."""
+
+    origin: str
+    root: str = ""
+
+    def job_path(self, job_id: str, tail: str = "") -> str:
+        return f"{self.root}/api/v1/system/jobs/{job_id}{tail}"
+
+    def job_url(self, job_id: str, tail: str = "") -> str:
+        return self.origin + self.job_path(job_id, tail)
+
+
+def links(ctx: AppContext, request: Request) -> Links:
+    root = str(request.scope.get("root_path") or "").rstrip("/")
+    origin = ctx.settings.public_url or f"{request.url.scheme}://{request.url.netloc}"
+    return Links(origin.rstrip("/"), root)
 
 
 def file_info(entry: dict[str, Any]) -> dict[str, Any]:
@@ -83,33 +102,34 @@ def primary_file(job: Job) -> dict[str, Any] | None:
     return next((f for f in files if f.get("primary")), None)
 
 
-def present_result(job: Job, base: str) -> dict[str, Any] | None:
+def present_result(job: Job, where: Links) -> dict[str, Any] | None:
     if job.status != JobStatus.COMPLETED.value or job.result is None:
         return None
     result = dict(job.result)
     files = result.pop("files", [])
     thumb = result.pop("thumbnail", None)
-    prefix = f"/api/v1/system/jobs/{job.id}"
     out: dict[str, Any] = {}
     main = next((f for f in files if f.get("primary")), None)
     if main is not None:
         out.update(
-            output_mesh_path=f"{prefix}/download",
-            mesh_url=f"{base}{prefix}/download",
+            output_mesh_path=where.job_path(job.id, "/download"),
+            mesh_url=where.job_url(job.id, "/download"),
             mesh_file_info=file_info(main),
         )
     if thumb is not None:
         out.update(
-            thumbnail_path=f"{prefix}/thumbnail",
-            thumbnail_url=f"{base}{prefix}/thumbnail",
+            thumbnail_path=where.job_path(job.id, "/thumbnail"),
+            thumbnail_url=where.job_url(job.id, "/thumbnail"),
             thumbnail_file_info=file_info(thumb),
         )
-    out["files"] = [{**file_info(f), "url": f"{base}{prefix}/files/{f['filename']}"} for f in files]
+    out["files"] = [
+        {**file_info(f), "url": where.job_url(job.id, f"/files/{f['filename']}")} for f in files
+    ]
     out.update(result)
     return out
 
 
-def present_job(job: Job, base: str, queue_position: int | None = None) -> dict[str, Any]:
+def present_job(job: Job, where: Links, queue_position: int | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {
         "job_id": job.id,
         "status": job.status,
@@ -130,14 +150,14 @@ def present_job(job: Job, base: str, queue_position: int | None = None) -> dict[
         body["error"] = {"code": job.error_code or "JOB_FAILED", "message": job.error_message}
     if job.status == JobStatus.CANCELLED.value:
         body["message"] = job.error_message or "Cancelled"
-    result = present_result(job, base)
+    result = present_result(job, where)
     if result is not None:
         body["result"] = result
     return body
 
 
-def history_row(job: Job) -> dict[str, Any]:
-    prefix = f"/api/v1/system/jobs/{job.id}"
+def history_row(job: Job, where: Links) -> dict[str, Any]:
+    prefix = where.job_path(job.id)
     result = job.result or {}
     done = job.status == JobStatus.COMPLETED.value and bool(result)
     return {

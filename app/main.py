@@ -6,20 +6,20 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
+from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.context import AppContext
 from app.deps import context_of
-from app.errors import envelope, install_error_handlers
-from app.routers import files, generation, retopology, rigging, segmentation, system, uv
+from app.errors import install_error_handlers
+from app.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware, SettingsCORSMiddleware
+from app.routers import files, generation, retopology, rigging, segmentation, system, users, uv
 from meshforge import __version__
-from meshforge.errors import PayloadTooLarge
-from meshforge.settings import Settings
 from persistence import files as file_db
+from persistence import users as user_db
 from persistence.models import utcnow
 
 log = logging.getLogger("meshforge.gateway")
@@ -28,66 +28,10 @@ DESCRIPTION = (
     "3D generative models behind one REST API: mesh generation, texturing, part completion, "
     "segmentation, auto-rigging, retopology and UV unwrapping, scheduled on Ray Serve. "
     "Jobs are asynchronous: submit, poll `GET /api/v1/system/jobs/{job_id}`, download. "
-    'Errors are `{"error", "message", "detail"}`.'
+    'Errors are `{"error", "message", "detail"}`. With `user_auth_enabled`, send '
+    "`Authorization: Bearer <token>` (from `POST /api/v1/users/login`)."
 )
-
-
-class BodyLimitMiddleware:
-    """Refuses non-multipart bodies over the JSON limit while they stream in (multipart
-    uploads enforce their own, per-kind limit)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        ctx = context_of(scope.get("app"))
-        max_bytes = (ctx.settings if ctx else Settings()).json_body_max_mb * 2**20
-        headers = dict(scope.get("headers") or [])
-        if headers.get(b"content-type", b"").startswith(b"multipart/"):
-            await self.app(scope, receive, send)
-            return
-        length = headers.get(b"content-length", b"")
-        if length.isdigit() and int(length) > max_bytes:
-            await _refuse(max_bytes, scope, receive, send)
-            return
-        seen = 0
-
-        async def counted() -> Message:
-            nonlocal seen
-            message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > max_bytes:
-                raise PayloadTooLarge(f"Request body exceeds {max_bytes // 2**20} MB")
-            return message
-
-        await self.app(scope, counted, send)
-
-
-async def _refuse(max_bytes: int, scope: Scope, receive: Receive, send: Send) -> None:
-    response = envelope(413, "PAYLOAD_TOO_LARGE", f"Request body exceeds {max_bytes // 2**20} MB")
-    await response(scope, receive, send)
-
-
-class SecurityHeadersMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                headers += [
-                    (b"x-content-type-options", b"nosniff"),
-                    (b"referrer-policy", b"no-referrer"),
-                    (b"x-frame-options", b"DENY"),
-                ]
-                message["headers"] = headers
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+TOKEN_KEEP = timedelta(days=7)  # expired or revoked tokens stay listed this long
 
 
 async def sweep_once(ctx: AppContext) -> int:
@@ -100,6 +44,11 @@ async def sweep_once(ctx: AppContext) -> int:
         removed += 1
     if removed:
         log.info("retention sweep removed %d expired uploads", removed)
+    purged = await run_in_threadpool(
+        lambda: user_db.purge_tokens(ctx.engine, before=utcnow() - TOKEN_KEEP)
+    )
+    if purged:
+        log.info("retention sweep removed %d dead API tokens", purged)
     return removed
 
 
@@ -146,6 +95,7 @@ def create_app(ctx_factory: Any = None) -> FastAPI:
     for router in (
         system.health_router,
         system.router,
+        users.router,
         files.router,
         generation.router,
         segmentation.router,
@@ -154,6 +104,7 @@ def create_app(ctx_factory: Any = None) -> FastAPI:
         uv.router,
     ):
         app.include_router(router)
-    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)  # also on the 413 that BodyLimit sends
+    app.add_middleware(SettingsCORSMiddleware)  # outermost: preflights never reach the API
     return app

@@ -15,17 +15,12 @@ MODEL_CLASSES: dict[str, str] = {
     "xatlas_uv_unwrapping": "deployments.xatlas_uv_unwrapping:XatlasUvUnwrapping",
     "fairing_part_completion": "deployments.fairing_part_completion:FairingPartCompletion",
     "heat_auto_rig": "deployments.heat_auto_rig:HeatAutoRig",
-    "silhouette_image_to_raw_mesh":
-        "deployments.silhouette_image_to_raw_mesh:SilhouetteImageToRawMesh",
-    "silhouette_image_to_textured_mesh":
-        "deployments.silhouette_image_to_textured_mesh:SilhouetteImageToTexturedMesh",
-    "projection_image_mesh_painting":
-        "deployments.projection_image_mesh_painting:ProjectionImageMeshPainting",
+    "silhouette_image_to_raw_mesh": "deployments.silhouette_image_to_raw_mesh:SilhouetteImageToRawMesh",
+    "silhouette_image_to_textured_mesh": "deployments.silhouette_image_to_textured_mesh:SilhouetteImageToTexturedMesh",
+    "projection_image_mesh_painting": "deployments.projection_image_mesh_painting:ProjectionImageMeshPainting",
     "catalogue_text_to_raw_mesh": "deployments.catalogue_text_to_raw_mesh:CatalogueTextToRawMesh",
-    "catalogue_text_to_textured_mesh":
-        "deployments.catalogue_text_to_textured_mesh:CatalogueTextToTexturedMesh",
-    "catalogue_text_mesh_painting":
-        "deployments.catalogue_text_mesh_painting:CatalogueTextMeshPainting",
+    "catalogue_text_to_textured_mesh": "deployments.catalogue_text_to_textured_mesh:CatalogueTextToTexturedMesh",
+    "catalogue_text_mesh_painting": "deployments.catalogue_text_mesh_painting:CatalogueTextMeshPainting",
 }
 
 

@@ -1,13 +1,15 @@
-"""`meshforge start | stop | status`: run the service on a local Ray head.
+"""`meshforge start | stop | status | create-admin`: run the service on a local Ray head.
 
 `start` picks free ports for Ray (never 6379), starts a Ray head, deploys
 `serve_config.yaml` with `serve run`, prints the URL and stays in the foreground;
 Ctrl-C (or `meshforge stop`) tears the application and the Ray head down.
+`create-admin` adds the first admin account (user_auth_enabled) to the database.
 """
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import os
 import signal
@@ -161,6 +163,77 @@ def status(_: argparse.Namespace) -> int:
         return 1
 
 
+def _database_url(args: argparse.Namespace) -> str:
+    """`--database-url`, else the `database_url`/`data_dir` of `--config`'s first
+    application, else the MESHFORGE_* environment (what `meshforge start` would use)."""
+    if args.database_url:
+        return str(args.database_url)
+    from meshforge.settings import Settings
+
+    overrides: dict[str, object] = {}
+    if args.config is not None:
+        import yaml
+
+        apps = (yaml.safe_load(args.config.read_text()) or {}).get("applications") or [{}]
+        app_args = apps[0].get("args") or {}
+        overrides = {k: app_args[k] for k in ("database_url", "data_dir") if k in app_args}
+    return Settings(**overrides).resolved_database_url()  # type: ignore[arg-type]
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("Password for the new admin: ")
+    if getpass.getpass("Repeat the password: ") != first:
+        raise ValueError("the passwords do not match")
+    return first
+
+
+def create_admin(args: argparse.Namespace) -> int:
+    """Create an admin account: the first one cannot come from the API, where only admins
+    may create users while registration is closed."""
+    from pydantic import ValidationError
+
+    from app.security import hash_password
+    from meshforge.errors import Conflict
+    from persistence import users as user_db
+    from persistence.db import make_engine, migrate
+    from persistence.models import Role, User, UserRegister
+
+    try:
+        password = _read_password(args.password_stdin)
+        body = UserRegister(
+            username=args.username, email=args.email, password=password, role=Role.ADMIN
+        )
+    except ValidationError as exc:  # never echo the input: it holds the password
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        print(f"create-admin: {problems}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"create-admin: {exc}", file=sys.stderr)
+        return 2
+    url = _database_url(args)
+    migrate(url)
+    engine = make_engine(url)
+    try:
+        user = user_db.create_user(
+            engine,
+            user=User(
+                username=body.username,
+                email=body.email,
+                password_hash=hash_password(body.password),
+                role=Role.ADMIN.value,
+            ),
+        )
+    except Conflict as exc:
+        print(f"create-admin: {exc.message}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    print(f"Created admin {user.username} ({user.id}); log in with POST /api/v1/users/login.")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="meshforge", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -173,6 +246,15 @@ def main(argv: list[str] | None = None) -> int:
     p_start.set_defaults(func=start)
     sub.add_parser("stop", help="stop a service started here").set_defaults(func=stop)
     sub.add_parser("status", help="is the service up?").set_defaults(func=status)
+    p_admin = sub.add_parser("create-admin", help="add an admin account to the database")
+    p_admin.add_argument("--username", required=True)
+    p_admin.add_argument("--email", required=True)
+    p_admin.add_argument(
+        "--password-stdin", action="store_true", help="read the password from stdin, not a prompt"
+    )
+    p_admin.add_argument("--database-url", help="SQLAlchemy URL (default: as the service)")
+    p_admin.add_argument("--config", type=Path, help="take database_url/data_dir from this file")
+    p_admin.set_defaults(func=create_admin)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

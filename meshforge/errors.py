@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 
@@ -10,6 +11,7 @@ class MeshForgeError(Exception):
 
     status_code = 500
     code = "INTERNAL_ERROR"
+    headers: dict[str, str] | None = None  # extra response headers (WWW-Authenticate, ...)
 
     def __init__(self, message: str, detail: Any = None) -> None:
         super().__init__(message)
@@ -73,10 +75,25 @@ class ServiceUnavailable(MeshForgeError):
 
 
 class Unauthorized(MeshForgeError):
+    """No valid credentials: the token is missing, unknown, expired or revoked."""
+
     status_code = 401
     code = "UNAUTHORIZED"
+    headers: dict[str, str] | None = {"WWW-Authenticate": "Bearer"}
 
 
 class Forbidden(MeshForgeError):
     status_code = 403
     code = "FORBIDDEN"
+
+
+class RateLimited(MeshForgeError):
+    """Too many requests; `Retry-After` (whole seconds) says when the next one can pass."""
+
+    status_code = 429
+    code = "RATE_LIMITED"
+
+    def __init__(self, message: str, retry_after_s: float, detail: Any = None) -> None:
+        seconds = max(1, math.ceil(retry_after_s))
+        super().__init__(message, {"retry_after_s": seconds, **(detail or {})})
+        self.headers = {"Retry-After": str(seconds)}

@@ -9,7 +9,7 @@ from sqlmodel import Session, col, delete, select
 
 from meshforge.errors import NotFound
 from persistence.db import session_scope
-from persistence.models import StoredFile
+from persistence.models import StoredFile, plausible_id
 
 
 def create_file(engine: Engine, *, record: StoredFile) -> StoredFile:
@@ -19,6 +19,8 @@ def create_file(engine: Engine, *, record: StoredFile) -> StoredFile:
 
 
 def get_file(engine: Engine, file_id: str) -> StoredFile | None:
+    if not plausible_id(file_id):
+        return None
     with Session(engine, expire_on_commit=False) as session:
         return session.get(StoredFile, file_id)
 

@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 from meshforge.errors import Conflict, NotFound
 from meshforge.lifecycle import JobStatus, check_transition
 from persistence.db import session_scope
-from persistence.models import Job, utcnow
+from persistence.models import Job, plausible_id, utcnow
 
 
 class StaleAttempt(Conflict):
@@ -27,6 +27,8 @@ def create_job(engine: Engine, *, job: Job) -> Job:
 
 
 def get_job(engine: Engine, job_id: str) -> Job | None:
+    if not plausible_id(job_id):
+        return None
     with Session(engine, expire_on_commit=False) as session:
         return session.get(Job, job_id)
 
@@ -156,3 +158,15 @@ def set_result(engine: Engine, *, job_id: str, result: dict[str, Any] | None) ->
         session.execute(
             update(Job).where(col(Job.id) == job_id).values(result=result, updated_at=utcnow())
         )
+
+
+def count_active_jobs(engine: Engine, *, owner_id: str) -> int:
+    """Queued plus processing jobs of one owner (the per-user concurrency cap counts these)."""
+    active = [JobStatus.QUEUED.value, JobStatus.PROCESSING.value]
+    with Session(engine) as session:
+        stmt = (
+            select(func.count())
+            .select_from(Job)
+            .where(col(Job.owner_id) == owner_id, col(Job.status).in_(active))
+        )
+        return int(session.exec(stmt).one())

@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
-from app.deps import Ctx
+from app.deps import Ctx, OwnedFile, Uploader
 from app.uploads import receive_file
 from app.validation import check_file
 from meshforge.errors import FileUploadError
@@ -100,9 +100,9 @@ async def accept_upload(
     openapi_extra=_MULTIPART,
     responses={200: {"content": {"application/json": {"example": UPLOAD_EXAMPLE}}}},
 )
-async def upload_image(ctx: Ctx, request: Request) -> dict[str, Any]:
+async def upload_image(ctx: Ctx, request: Request, owner: Uploader) -> dict[str, Any]:
     """Upload an image and get a file id."""
-    return upload_body(await accept_upload(ctx, request, "image"))
+    return upload_body(await accept_upload(ctx, request, "image", owner))
 
 
 @router.post(
@@ -110,15 +110,14 @@ async def upload_image(ctx: Ctx, request: Request) -> dict[str, Any]:
     openapi_extra=_MULTIPART,
     responses={200: {"content": {"application/json": {"example": UPLOAD_EXAMPLE}}}},
 )
-async def upload_mesh(ctx: Ctx, request: Request) -> dict[str, Any]:
+async def upload_mesh(ctx: Ctx, request: Request, owner: Uploader) -> dict[str, Any]:
     """Upload a mesh and get a file id."""
-    return upload_body(await accept_upload(ctx, request, "mesh"))
+    return upload_body(await accept_upload(ctx, request, "mesh", owner))
 
 
 @router.get("/metadata/{file_id}")
-async def file_metadata(ctx: Ctx, file_id: str) -> dict[str, Any]:
+async def file_metadata(ctx: Ctx, record: OwnedFile) -> dict[str, Any]:
     """Metadata of an uploaded file."""
-    record = await run_in_threadpool(file_db.require_file, ctx.engine, file_id)
     available = record.expires_at is None or record.expires_at > utcnow()
     available = available and await run_in_threadpool(ctx.store.exists, record.storage_key)
     return {**upload_body(record), "is_available": available}

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from app import schemas as s
-from app.deps import Ctx
+from app.deps import Ctx, Submitter
 from app.jobs import submit_job
 from meshforge.features import IMAGE_IN, MESH_IN, MESH_OUT
 
@@ -15,47 +15,63 @@ router = APIRouter(prefix="/api/v1/mesh-generation", tags=["Mesh Generation"])
 
 
 @router.post("/text-to-raw-mesh", response_model=s.JobQueued)
-async def text_to_raw_mesh(ctx: Ctx, body: s.TextToRawMeshRequest) -> s.JobQueued:
+async def text_to_raw_mesh(ctx: Ctx, body: s.TextToRawMeshRequest, owner: Submitter) -> s.JobQueued:
     """Generate a 3D mesh from a text description."""
-    return await submit_job(ctx, "text_to_raw_mesh", body, {})
+    return await submit_job(ctx, "text_to_raw_mesh", body, {}, owner_id=owner)
 
 
 @router.post("/text-to-textured-mesh", response_model=s.JobQueued)
-async def text_to_textured_mesh(ctx: Ctx, body: s.TextToTexturedMeshRequest) -> s.JobQueued:
+async def text_to_textured_mesh(
+    ctx: Ctx, body: s.TextToTexturedMeshRequest, owner: Submitter
+) -> s.JobQueued:
     """Generate a textured 3D mesh from a text description."""
-    return await submit_job(ctx, "text_to_textured_mesh", body, {})
+    return await submit_job(ctx, "text_to_textured_mesh", body, {}, owner_id=owner)
 
 
 @router.post("/text-mesh-painting", response_model=s.JobQueued)
-async def text_mesh_painting(ctx: Ctx, body: s.TextMeshPaintingRequest) -> s.JobQueued:
+async def text_mesh_painting(
+    ctx: Ctx, body: s.TextMeshPaintingRequest, owner: Submitter
+) -> s.JobQueued:
     """Texture an existing mesh from a text description."""
-    return await submit_job(ctx, "text_mesh_painting", body, {"mesh": True})
+    return await submit_job(ctx, "text_mesh_painting", body, {"mesh": True}, owner_id=owner)
 
 
 @router.post("/image-to-raw-mesh", response_model=s.JobQueued)
-async def image_to_raw_mesh(ctx: Ctx, body: s.ImageToRawMeshRequest) -> s.JobQueued:
+async def image_to_raw_mesh(
+    ctx: Ctx, body: s.ImageToRawMeshRequest, owner: Submitter
+) -> s.JobQueued:
     """Generate a 3D mesh from an image."""
-    return await submit_job(ctx, "image_to_raw_mesh", body, {"image": True})
+    return await submit_job(ctx, "image_to_raw_mesh", body, {"image": True}, owner_id=owner)
 
 
 @router.post("/image-to-textured-mesh", response_model=s.JobQueued)
-async def image_to_textured_mesh(ctx: Ctx, body: s.ImageToTexturedMeshRequest) -> s.JobQueued:
+async def image_to_textured_mesh(
+    ctx: Ctx, body: s.ImageToTexturedMeshRequest, owner: Submitter
+) -> s.JobQueued:
     """Generate a textured 3D mesh from an image."""
     return await submit_job(
-        ctx, "image_to_textured_mesh", body, {"image": True, "texture_image": False}
+        ctx,
+        "image_to_textured_mesh",
+        body,
+        {"image": True, "texture_image": False},
+        owner_id=owner,
     )
 
 
 @router.post("/image-mesh-painting", response_model=s.JobQueued)
-async def image_mesh_painting(ctx: Ctx, body: s.ImageMeshPaintingRequest) -> s.JobQueued:
+async def image_mesh_painting(
+    ctx: Ctx, body: s.ImageMeshPaintingRequest, owner: Submitter
+) -> s.JobQueued:
     """Texture an existing mesh from an image."""
-    return await submit_job(ctx, "image_mesh_painting", body, {"image": True, "mesh": True})
+    return await submit_job(
+        ctx, "image_mesh_painting", body, {"image": True, "mesh": True}, owner_id=owner
+    )
 
 
 @router.post("/part-completion", response_model=s.JobQueued)
-async def part_completion(ctx: Ctx, body: s.PartCompletionRequest) -> s.JobQueued:
+async def part_completion(ctx: Ctx, body: s.PartCompletionRequest, owner: Submitter) -> s.JobQueued:
     """Complete missing parts of a 3D mesh."""
-    return await submit_job(ctx, "part_completion", body, {"mesh": True})
+    return await submit_job(ctx, "part_completion", body, {"mesh": True}, owner_id=owner)
 
 
 @router.get("/supported-formats")

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from app import schemas as s
-from app.deps import Ctx
+from app.deps import Ctx, Submitter
 from app.jobs import submit_job
 from meshforge.features import FEATURES
 
@@ -15,9 +15,9 @@ router = APIRouter(prefix="/api/v1/mesh-retopology", tags=["Mesh Retopology"])
 
 
 @router.post("/retopologize-mesh", response_model=s.JobQueued)
-async def retopologize_mesh(ctx: Ctx, body: s.RetopologizeRequest) -> s.JobQueued:
+async def retopologize_mesh(ctx: Ctx, body: s.RetopologizeRequest, owner: Submitter) -> s.JobQueued:
     """Rebuild a mesh's topology with fewer polygons."""
-    return await submit_job(ctx, "retopology", body, {"mesh": True})
+    return await submit_job(ctx, "retopology", body, {"mesh": True}, owner_id=owner)
 
 
 def models_details(ctx: Ctx, feature: str) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from app import schemas as s
-from app.deps import Ctx
+from app.deps import Ctx, Submitter
 from app.jobs import submit_job
 from meshforge.features import FEATURES
 
@@ -15,9 +15,9 @@ router = APIRouter(prefix="/api/v1/mesh-segmentation", tags=["Mesh Segmentation"
 
 
 @router.post("/segment-mesh", response_model=s.JobQueued)
-async def segment_mesh(ctx: Ctx, body: s.SegmentMeshRequest) -> s.JobQueued:
+async def segment_mesh(ctx: Ctx, body: s.SegmentMeshRequest, owner: Submitter) -> s.JobQueued:
     """Segment a 3D mesh into parts."""
-    return await submit_job(ctx, "mesh_segmentation", body, {"mesh": True})
+    return await submit_job(ctx, "mesh_segmentation", body, {"mesh": True}, owner_id=owner)
 
 
 @router.get("/supported-formats")

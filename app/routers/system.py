@@ -14,9 +14,9 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from app.deps import Ctx
+from app.deps import AdminOnly, Caller, Ctx, OwnedJob, scope_of
 from app.inputs import parse_iso
-from app.jobs import MB, base_url, file_info, history_row, present_job, primary_file
+from app.jobs import MB, file_info, history_row, links, present_job, primary_file
 from app.validation import safe_filename
 from meshforge.errors import Conflict, JobFailed, NotFound
 from meshforge.features import FEATURES, IMAGE_IN, MESH_IN, MESH_OUT
@@ -29,6 +29,8 @@ router = APIRouter(prefix="/api/v1/system", tags=["System"])
 health_router = APIRouter(tags=["System"])
 
 DownloadFormat = Literal["file", "base64"]
+DATE_TIME = {"format": "date-time"}  # documented as date-time; a bare date is accepted too
+MAX_OFFSET = 2**31 - 1  # pagination past this is not meaningful, and SQL needs a bounded int
 EVENT_STREAM_MAX_S = 3600.0
 
 JOB_EXAMPLE = {
@@ -112,7 +114,7 @@ def _host_status(ctx: Ctx) -> dict[str, Any]:
 
 
 @router.get("/status")
-async def system_status(ctx: Ctx) -> dict[str, Any]:
+async def system_status(ctx: Ctx, _: AdminOnly) -> dict[str, Any]:
     """System status with GPU, model and queue information."""
     host, gpus = await run_in_threadpool(lambda: (_host_status(ctx), _gpu_inventory()))
     counts = await run_in_threadpool(job_db.count_by_status, ctx.engine)
@@ -153,7 +155,7 @@ async def features(ctx: Ctx) -> dict[str, Any]:
 
 
 @router.get("/models")
-async def models(ctx: Ctx, feature: str | None = None) -> dict[str, Any]:
+async def models(ctx: Ctx, _: Caller, feature: str | None = None) -> dict[str, Any]:
     """Models available, optionally for one feature."""
     by_feature = ctx.catalogue.by_feature
     if feature is not None:
@@ -185,12 +187,14 @@ async def models(ctx: Ctx, feature: str | None = None) -> dict[str, Any]:
 @router.get("/jobs/history")
 async def jobs_history(
     ctx: Ctx,
+    caller: Caller,
+    request: Request,
     limit: int = Query(100, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
     status: JobStatus | None = None,
-    feature: str | None = None,
-    start_date: str | None = None,
-    end_date: str | None = None,
+    feature: str | None = Query(None, max_length=64, pattern=r"^[A-Za-z0-9_]+$"),
+    start_date: str | None = Query(None, max_length=64, json_schema_extra=DATE_TIME),
+    end_date: str | None = Query(None, max_length=64, json_schema_extra=DATE_TIME),
 ) -> dict[str, Any]:
     """Past jobs with filters and pagination."""
     start, end = parse_iso(start_date, "start_date"), parse_iso(end_date, "end_date")
@@ -203,10 +207,12 @@ async def jobs_history(
             feature=feature,
             start_date=start,
             end_date=end,
+            owner_id=scope_of(caller),
         )
     )
+    where = links(ctx, request)
     return {
-        "jobs": [history_row(j) for j in rows],
+        "jobs": [history_row(j, where) for j in rows],
         "pagination": {
             "limit": limit,
             "offset": offset,
@@ -230,27 +236,26 @@ async def _job(ctx: Ctx, job_id: str) -> Job:
 @router.get(
     "/jobs/{job_id}", responses={200: {"content": {"application/json": {"example": JOB_EXAMPLE}}}}
 )
-async def job_status(ctx: Ctx, job_id: str, request: Request) -> dict[str, Any]:
+async def job_status(ctx: Ctx, job: OwnedJob, request: Request) -> dict[str, Any]:
     """Status of a job, with URLs of its files once completed."""
-    job = await _job(ctx, job_id)
     position = None
     if job.status == JobStatus.QUEUED.value:
-        position = await ctx.job_manager().queue_position(job_id)
-    return present_job(job, base_url(ctx, request), position)
+        position = await ctx.job_manager().queue_position(job.id)
+    return present_job(job, links(ctx, request), position)
 
 
 @router.get("/jobs/{job_id}/events")
-async def job_events(ctx: Ctx, job_id: str, request: Request) -> StreamingResponse:
+async def job_events(ctx: Ctx, owned: OwnedJob, request: Request) -> StreamingResponse:
     """Server-sent events with the job's status and progress until it finishes."""
-    await _job(ctx, job_id)
-    base = base_url(ctx, request)
+    job_id = owned.id
+    where = links(ctx, request)
 
     async def stream() -> Any:
         last = None
         deadline = time.monotonic() + EVENT_STREAM_MAX_S
         while time.monotonic() < deadline and not await request.is_disconnected():
             job = await _job(ctx, job_id)
-            body = present_job(job, base)
+            body = present_job(job, where)
             snapshot = (job.status, body["progress"]["stage"], body["progress"]["fraction"])
             if snapshot != last:
                 last = snapshot
@@ -265,10 +270,9 @@ async def job_events(ctx: Ctx, job_id: str, request: Request) -> StreamingRespon
 
 
 @router.post("/jobs/{job_id}/cancel")
-async def cancel_job(ctx: Ctx, job_id: str) -> dict[str, Any]:
+async def cancel_job(ctx: Ctx, job: OwnedJob) -> dict[str, Any]:
     """Cancel a queued or processing job."""
-    await _job(ctx, job_id)
-    result = await ctx.job_manager().cancel(job_id)
+    result = await ctx.job_manager().cancel(job.id)
     return {**result, "message": "Job cancelled"}
 
 
@@ -325,26 +329,24 @@ async def _send(
 
 @router.get("/jobs/{job_id}/download")
 async def download_result(
-    ctx: Ctx, job_id: str, format: DownloadFormat = "file", filename: str | None = None
+    ctx: Ctx, job: OwnedJob, format: DownloadFormat = "file", filename: str | None = None
 ) -> Any:
     """Download the result file of a completed job."""
-    job = await _job(ctx, job_id)
-    return await _send(ctx, _completed_file(job, "primary"), format, filename, job_id)
+    return await _send(ctx, _completed_file(job, "primary"), format, filename, job.id)
 
 
 @router.get("/jobs/{job_id}/thumbnail")
 async def download_thumbnail(
-    ctx: Ctx, job_id: str, format: DownloadFormat = "file", filename: str | None = None
+    ctx: Ctx, job: OwnedJob, format: DownloadFormat = "file", filename: str | None = None
 ) -> Any:
     """Download the thumbnail of a completed job."""
-    job = await _job(ctx, job_id)
-    return await _send(ctx, _completed_file(job, "thumbnail"), format, filename, job_id)
+    return await _send(ctx, _completed_file(job, "thumbnail"), format, filename, job.id)
 
 
 @router.get("/jobs/{job_id}/files/{name}")
-async def download_file(ctx: Ctx, job_id: str, name: str, format: DownloadFormat = "file") -> Any:
+async def download_file(ctx: Ctx, job: OwnedJob, name: str, format: DownloadFormat = "file") -> Any:
     """Download any output file of a completed job by its name."""
-    job = await _job(ctx, job_id)
+    job_id = job.id
     _require_completed(job)
     files = (job.result or {}).get("files") or []
     entry = next((f for f in files if f["filename"] == name), None)
@@ -356,12 +358,12 @@ async def download_file(ctx: Ctx, job_id: str, name: str, format: DownloadFormat
 
 
 @router.get("/jobs/{job_id}/info")
-async def job_info(ctx: Ctx, job_id: str) -> dict[str, Any]:
+async def job_info(ctx: Ctx, job: OwnedJob, request: Request) -> dict[str, Any]:
     """Details of a job's result without downloading it."""
-    job = await _job(ctx, job_id)
+    job_id = job.id
     entry = primary_file(job)
     exists = entry is not None and await run_in_threadpool(ctx.store.exists, entry["key"])
-    prefix = f"/api/v1/system/jobs/{job_id}"
+    prefix = links(ctx, request).job_path(job_id)
     info = (job.result or {}).get("generation_info", {})
     return {
         "job_id": job_id,
@@ -385,9 +387,9 @@ async def job_info(ctx: Ctx, job_id: str) -> dict[str, Any]:
 
 
 @router.delete("/jobs/{job_id}/result")
-async def delete_result(ctx: Ctx, job_id: str) -> dict[str, Any]:
-    """Delete the result files of a completed job."""
-    job = await _job(ctx, job_id)
+async def delete_result(ctx: Ctx, job: OwnedJob) -> dict[str, Any]:
+    """Delete the result files of a completed job (admins: anyone's)."""
+    job_id = job.id
     entry = _completed_file(job, "primary")
     files = (job.result or {}).get("files") or []
     thumb = (job.result or {}).get("thumbnail")

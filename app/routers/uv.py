@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from app import schemas as s
-from app.deps import Ctx
+from app.deps import Ctx, Submitter
 from app.jobs import submit_job
 from app.routers.retopology import models_details
 from meshforge.features import FEATURES
@@ -37,9 +37,9 @@ PACK_METHODS = {
 
 
 @router.post("/unwrap-mesh", response_model=s.JobQueued)
-async def unwrap_mesh(ctx: Ctx, body: s.UnwrapMeshRequest) -> s.JobQueued:
+async def unwrap_mesh(ctx: Ctx, body: s.UnwrapMeshRequest, owner: Submitter) -> s.JobQueued:
     """Generate UV coordinates for a 3D mesh."""
-    return await submit_job(ctx, "uv_unwrapping", body, {"mesh": True})
+    return await submit_job(ctx, "uv_unwrapping", body, {"mesh": True}, owner_id=owner)
 
 
 @router.get("/pack-methods")

@@ -220,7 +220,14 @@ def job_manager(service: Service) -> Any:
     return ray.get_actor(service.settings.job_manager_name, namespace="meshforge")
 
 
-AUTH_MODELS = [{**m, "max_concurrent_jobs": 1} for m in MODELS]
+# The auth app needs few models: fast jobs (retopology), slow ones (segmenting the bunny
+# takes seconds, for the active-jobs cap) and one with an image input (`image_path`).
+AUTH_MODEL_IDS = (
+    "quadric_retopology",
+    "spectral_mesh_segmentation",
+    "silhouette_image_to_raw_mesh",
+)
+AUTH_MODELS = [{**m, "max_concurrent_jobs": 1} for m in MODELS if m["model_id"] in AUTH_MODEL_IDS]
 ADMIN = {"username": "root", "email": "root@example.com", "password": "root-password-1"}
 
 

@@ -16,12 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 
 from tests.integration.conftest import AuthService, client_address
 from tests.integration.test_api import assert_error
 from tests.integration.test_jobs import _stream_until_refused
 
 RETOPO = "/api/v1/mesh-retopology/retopologize-mesh"
+IMAGE_TO_MESH = "/api/v1/mesh-generation/image-to-raw-mesh"
 PUBLIC = {
     ("GET", "/health"),
     ("GET", "/api/v1/system/features"),
@@ -120,6 +122,27 @@ def test_server_paths_cannot_read_or_serve_back_files(
     assert_error(user.get(f"/api/v1/system/jobs/{job['job_id']}/files/cow.obj"), 404, "NOT_FOUND")
     history = user.get("/api/v1/system/jobs/history").json()
     assert str(allowed) not in json.dumps(history)
+
+
+def test_image_paths_are_confined_too(auth_service: AuthService, tmp_path: Path) -> None:
+    """The seed's hole was `image_path` specifically: same confinement as meshes."""
+    user, _ = auth_service.new_user()
+    allowed = Path(auth_service.settings.allowed_input_dirs[0])
+    outside = tmp_path / "private.png"
+    Image.new("RGB", (64, 64), (255, 0, 0)).save(outside)
+    link = allowed / "private-link.png"
+    if not link.exists():
+        os.symlink(outside, link)
+    for bad in ("/etc/passwd", str(outside), str(link), "/dev/urandom"):
+        resp = user.post(IMAGE_TO_MESH, json={"image_path": bad})
+        assert_error(resp, 422, "INVALID_VALUE")
+    inside = allowed / "red.png"
+    Image.new("RGBA", (96, 96), (0, 0, 0, 0)).save(inside)
+    resp = user.post(IMAGE_TO_MESH, json={"image_path": str(inside), "output_format": "obj"})
+    assert resp.status_code == 200, resp.text
+    job = user.wait(resp.json()["job_id"])
+    assert str(allowed) not in json.dumps(job)
+    assert_error(user.get(f"/api/v1/system/jobs/{job['job_id']}/files/red.png"), 404, "NOT_FOUND")
 
 
 def test_uploads_are_refused_before_the_body_is_read(auth_service: AuthService) -> None:

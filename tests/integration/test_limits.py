@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 from tests.integration.conftest import AuthService
@@ -53,3 +54,22 @@ def test_active_jobs_are_capped_per_user(auth_service: AuthService, assets_dir: 
     again = user.post(SEGMENT, json=body)
     assert again.status_code == 200, again.text
     user.post(f"/api/v1/system/jobs/{again.json()['job_id']}/cancel")
+
+
+def test_image_resolution_limit_for_uploads_base64_and_paths(
+    auth_service: AuthService, assets_dir: Path
+) -> None:
+    """The auth app allows 512 px; the spot texture is 1024 px square."""
+    user, _ = auth_service.new_user()
+    png = assets_dir / "spot_texture.png"
+    assert auth_service.settings.image_max_resolution < 1024
+    resp = user.post("/api/v1/file-upload/image", files={"file": ("spot.png", png.read_bytes())})
+    assert "largest side" in assert_error(resp, 400, "FILE_UPLOAD_ERROR")["message"]
+    url = "/api/v1/mesh-generation/image-to-raw-mesh"
+    encoded = base64.b64encode(png.read_bytes()).decode()
+    resp = user.post(url, json={"image_base64": encoded})
+    assert "largest side" in assert_error(resp, 422, "INVALID_VALUE")["message"]
+    inside = Path(auth_service.settings.allowed_input_dirs[0]) / "spot_texture.png"
+    inside.write_bytes(png.read_bytes())
+    resp = user.post(url, json={"image_path": str(inside)})
+    assert "largest side" in assert_error(resp, 422, "INVALID_VALUE")["message"]
