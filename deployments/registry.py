@@ -7,21 +7,23 @@ from functools import cache
 
 from deployments.base import Model, ModelSpec
 
-MODEL_CLASSES: dict[str, str] = {
-    "quadric_retopology": "deployments.quadric_retopology:QuadricRetopology",
-    "instant_meshes_retopology": "deployments.instant_meshes_retopology:InstantMeshesRetopology",
-    "spectral_mesh_segmentation": "deployments.spectral_mesh_segmentation:SpectralSegmentation",
-    "sleep_mesh_segmentation": "deployments.sleep_mesh_segmentation:SleepSegmentation",
-    "xatlas_uv_unwrapping": "deployments.xatlas_uv_unwrapping:XatlasUvUnwrapping",
-    "fairing_part_completion": "deployments.fairing_part_completion:FairingPartCompletion",
-    "heat_auto_rig": "deployments.heat_auto_rig:HeatAutoRig",
-    "silhouette_image_to_raw_mesh": "deployments.silhouette_image_to_raw_mesh:SilhouetteImageToRawMesh",
-    "silhouette_image_to_textured_mesh": "deployments.silhouette_image_to_textured_mesh:SilhouetteImageToTexturedMesh",
-    "projection_image_mesh_painting": "deployments.projection_image_mesh_painting:ProjectionImageMeshPainting",
-    "catalogue_text_to_raw_mesh": "deployments.catalogue_text_to_raw_mesh:CatalogueTextToRawMesh",
-    "catalogue_text_to_textured_mesh": "deployments.catalogue_text_to_textured_mesh:CatalogueTextToTexturedMesh",
-    "catalogue_text_mesh_painting": "deployments.catalogue_text_mesh_painting:CatalogueTextMeshPainting",
-}
+# One module per model, named after its model id: (model id, class name).
+_MODELS = [
+    ("quadric_retopology", "QuadricRetopology"),
+    ("instant_meshes_retopology", "InstantMeshesRetopology"),
+    ("spectral_mesh_segmentation", "SpectralSegmentation"),
+    ("sleep_mesh_segmentation", "SleepSegmentation"),
+    ("xatlas_uv_unwrapping", "XatlasUvUnwrapping"),
+    ("fairing_part_completion", "FairingPartCompletion"),
+    ("heat_auto_rig", "HeatAutoRig"),
+    ("silhouette_image_to_raw_mesh", "SilhouetteImageToRawMesh"),
+    ("silhouette_image_to_textured_mesh", "SilhouetteImageToTexturedMesh"),
+    ("projection_image_mesh_painting", "ProjectionImageMeshPainting"),
+    ("catalogue_text_to_raw_mesh", "CatalogueTextToRawMesh"),
+    ("catalogue_text_to_textured_mesh", "CatalogueTextToTexturedMesh"),
+    ("catalogue_text_mesh_painting", "CatalogueTextMeshPainting"),
+]
+MODEL_CLASSES: dict[str, str] = {mid: f"deployments.{mid}:{cls}" for mid, cls in _MODELS}
 
 
 class UnknownModel(KeyError):
