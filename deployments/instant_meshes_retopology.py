@@ -39,7 +39,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -322,7 +322,7 @@ class HoleReport:
     loops: int = 0
     filled: int = 0
     kept_input_borders: int = 0
-    filled_edges: list[int] | None = None
+    filled_edges: list[int] = field(default_factory=list)
     added_vertices: int = 0
     open_chains: int = 0
 
@@ -338,7 +338,7 @@ def close_library_holes(poly: PolyMesh, source: Any) -> tuple[PolyMesh, HoleRepo
 
     from deployments.geometry.holes import boundary_loops, fair_vertices, loft_patch
 
-    report = HoleReport(filled_edges=[])
+    report = HoleReport()
     tris = poly.triangulated()
     if len(tris) == 0:
         return poly, report
