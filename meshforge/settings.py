@@ -74,9 +74,6 @@ class Settings(BaseSettings):
         300, description="Limit for JSON bodies (base64 inputs included)."
     )
     upload_retention_hours: float = Field(24.0, description="Lifetime of uploaded files.")
-    result_retention_hours: float | None = Field(
-        None, description="Lifetime of job outputs; kept until deleted when unset."
-    )
     sweep_interval_s: float = Field(60.0, description="Period of the retention sweeper.")
 
     job_max_retries: int = Field(1, description="Retries of a job whose replica died.")
