@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 
 from deployments.base import JobContext, Model, ModelInputError, ModelOutput, ModelSpec, OutputFile
+from deployments.quadric_retopology import retopology_result
 
 DEFAULT_TARGET = 1000
 MIN_TARGET = 64  # asked for 3 vertices (a target of 12) the library returns nothing
@@ -59,10 +60,6 @@ BORDER_DISTANCE = 3.0  # output edge lengths: loops this close to an input borde
 
 # fd 1 is process-wide: one remesh at a time, so that saving and restoring it never interleave.
 _REMESH_LOCK = threading.Lock()
-
-
-def _reduction(before: int, after: int) -> str:
-    return f"{(1 - after / before) * 100:.1f}%" if before else "0.0%"
 
 
 def _flush_c_stdio() -> None:
@@ -520,17 +517,7 @@ class InstantMeshesRetopology(Model):
         return ModelOutput(
             files=[OutputFile(f"retopo_mesh.{fmt}", data, CONTENT_TYPES[fmt], primary=True)],
             preview=preview,
-            result={
-                "original_stats": {"vertices": before["vertices"], "faces": before["faces"]},
-                "output_stats": after,
-                "retopology_info": {
-                    "model": self.spec.model_id,
-                    "variant": "quad-dominant",
-                    "vertex_reduction": _reduction(before["vertices"], after["vertices"]),
-                    "face_reduction": _reduction(before["faces"], after["faces"]),
-                    "seed": seed,
-                },
-            },
+            result=retopology_result(self.spec.model_id, "quad-dominant", before, after, seed),
             generation_info={
                 "method": self.spec.method,
                 "target_vertex_count": target,

@@ -14,6 +14,23 @@ def _reduction(before: int, after: int) -> str:
     return f"{(1 - after / before) * 100:.1f}%" if before else "0.0%"
 
 
+def retopology_result(
+    model_id: str, variant: str, before: dict[str, Any], after: dict[str, Any], seed: Any
+) -> dict[str, Any]:
+    """The result fields every retopology model reports, in the spec's shape."""
+    return {
+        "original_stats": {"vertices": before["vertices"], "faces": before["faces"]},
+        "output_stats": after,
+        "retopology_info": {
+            "model": model_id,
+            "variant": variant,
+            "vertex_reduction": _reduction(before["vertices"], after["vertices"]),
+            "face_reduction": _reduction(before["faces"], after["faces"]),
+            "seed": seed,
+        },
+    }
+
+
 class QuadricRetopology(Model):
     spec = ModelSpec(
         model_id="quadric_retopology",
@@ -48,17 +65,13 @@ class QuadricRetopology(Model):
         return ModelOutput(
             files=[OutputFile(f"retopo_mesh.{fmt}", data, CONTENT_TYPES[fmt], primary=True)],
             preview=out,
-            result={
-                "original_stats": {"vertices": before["vertices"], "faces": before["faces"]},
-                "output_stats": {"vertices": after["vertices"], "faces": after["faces"]},
-                "retopology_info": {
-                    "model": self.spec.model_id,
-                    "variant": f"target {target} vertices",
-                    "vertex_reduction": _reduction(before["vertices"], after["vertices"]),
-                    "face_reduction": _reduction(before["faces"], after["faces"]),
-                    "seed": seed,
-                },
-            },
+            result=retopology_result(
+                self.spec.model_id,
+                f"target {target} vertices",
+                before,
+                {"vertices": after["vertices"], "faces": after["faces"]},
+                seed,
+            ),
             generation_info={
                 "method": self.spec.method,
                 "target_vertex_count": target,
