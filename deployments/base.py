@@ -96,10 +96,24 @@ class ModelInputError(MeshForgeError):
     code = "JOB_FAILED"
 
 
+class ModelOutOfMemory(MeshForgeError):
+    """The GPU ran out of memory during a job; the job fails with INSUFFICIENT_VRAM and the
+    replica frees its caches and keeps serving."""
+
+    status_code = 507
+    code = "INSUFFICIENT_VRAM"
+
+
 class Model:
     """Base of every model. Subclasses set `spec` and implement `run`."""
 
     spec: ClassVar[ModelSpec]
+
+    def availability(self) -> str | None:
+        """None if the model can load here; otherwise why not (a missing package or
+        weights). An unavailable model is reported in `/api/v1/system/models` and not
+        offered; it must never fail at import or construction."""
+        return None
 
     def load(self) -> None:
         """Load weights or warm caches; called once in the replica, never at import."""

@@ -23,7 +23,14 @@ _MODELS = [
     ("catalogue_text_to_textured_mesh", "CatalogueTextToTexturedMesh"),
     ("catalogue_text_mesh_painting", "CatalogueTextMeshPainting"),
 ]
+# Models living in a module shared with their upstream family: (module, model id, class).
+_FAMILY_MODELS: list[tuple[str, str, str]] = [
+    # -- simulated GPU models (tests and demos of the VRAM scheduler)
+    # -- TRELLIS family
+    # -- other upstream adapters
+]
 MODEL_CLASSES: dict[str, str] = {mid: f"deployments.{mid}:{cls}" for mid, cls in _MODELS}
+MODEL_CLASSES.update({mid: f"deployments.{mod}:{cls}" for mod, mid, cls in _FAMILY_MODELS})
 
 
 class UnknownModel(KeyError):

@@ -32,6 +32,25 @@ class ModelDeploymentConfig(BaseModel):
     options: dict[str, Any] = Field(
         default_factory=dict, description="Keyword arguments of the model's constructor."
     )
+    deployment: str | None = Field(
+        None,
+        description="Serve deployment that hosts the model (default: the model id). Entries "
+        "naming the same deployment share its replicas and weights (the TRELLIS family); the "
+        "replica settings (`num_replicas`, `num_cpus`, `num_gpus`, `runtime_env`) of the "
+        "group's first entry apply.",
+    )
+    vram_mb: int | None = Field(
+        None, ge=0, description="Peak VRAM of one replica in MiB; overrides the model's spec."
+    )
+    runtime_env: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Ray runtime environment of the replicas (`image_uri`, `py_executable`, "
+        "`env_vars`, ...): GPU models each run in their own environment.",
+    )
+
+    @property
+    def deployment_name(self) -> str:
+        return self.deployment or self.model_id
 
 
 class Settings(BaseSettings):
@@ -115,6 +134,20 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(
         default_factory=list,
         description="Origins allowed by CORS (e.g. `https://app.example.com`); empty = closed.",
+    )
+
+    weights_dir: Path = Field(
+        Path("./weights"),
+        description="Root of the local model weights of the GPU models (one folder per "
+        "model, see cluster/README.md); nothing is downloaded at run time.",
+    )
+    gpu_inventory: str | None = Field(
+        None,
+        description="Simulated GPUs per node for nodes without NVML, e.g. `2x24576` (MiB, or "
+        "`2x24G`); backed by Ray logical GPUs (`ray start --num-gpus=2`).",
+    )
+    gpu_poll_interval_s: float = Field(
+        10.0, gt=0, description="Period of the NVML readings of every GPU node."
     )
 
     model_fallback: bool = Field(
