@@ -26,9 +26,11 @@ JM_TIMEOUT_S = 15.0
 class JobManagerClient:
     """Calls into the job-manager actor with timeouts; recreates it if it vanished."""
 
-    def __init__(self, settings: Settings, capacity: dict[str, int], app_name: str) -> None:
+    def __init__(
+        self, settings: Settings, deployments: dict[str, dict[str, Any]], app_name: str
+    ) -> None:
         self.settings = settings
-        self.capacity = capacity
+        self.deployments = deployments
         self.app_name = app_name
         self._handle: Any = None
 
@@ -36,7 +38,7 @@ class JobManagerClient:
         if self._handle is None:
             from meshforge.runtime import ensure_job_manager
 
-            self._handle = ensure_job_manager(self.settings, self.capacity, self.app_name)
+            self._handle = ensure_job_manager(self.settings, self.deployments, self.app_name)
         return self._handle
 
     async def _call(self, method: str, *args: Any, timeout: float = JM_TIMEOUT_S) -> Any:
@@ -57,7 +59,25 @@ class JobManagerClient:
             raise
 
     async def start(self) -> None:
-        await self._call("configure", self.capacity, timeout=60.0)
+        await self._call("configure", self.deployments, timeout=60.0)
+
+    async def admit(self, model_id: str) -> None:
+        """Refuse a job no GPU could ever run (INSUFFICIENT_VRAM); if the job manager is
+        unreachable the job is queued and it checks again when it picks it up."""
+        try:
+            await self._call("admit", model_id, timeout=5.0)
+        except MeshForgeError:
+            raise
+        except Exception as exc:
+            log.info("admission check skipped: %r", exc)
+
+    async def load(self, model_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call("load", model_id)
+        return result
+
+    async def unload(self, model_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call("unload", model_id)
+        return result
 
     async def submit(self, job_id: str) -> dict[str, Any] | None:
         """Best effort: a queued row is picked up by the job manager on its next start."""
@@ -85,11 +105,13 @@ class JobManagerClient:
             log.info("job manager status unavailable: %r", exc)
             return None
 
-    async def queue_position(self, job_id: str) -> int | None:
+    async def queue_info(self, job_id: str) -> dict[str, Any]:
+        """Queue position and waiting reason of a queued job (empty if unknown)."""
         try:
-            return await self._call("queue_position", job_id, timeout=2.0)  # type: ignore[no-any-return]
+            result: dict[str, Any] = await self._call("queue_info", job_id, timeout=2.0)
+            return result
         except Exception:
-            return None
+            return {}
 
     async def keepalive(self) -> None:
         try:
@@ -117,7 +139,9 @@ class AppContext:
         migrate(url)
         catalogue = ModelCatalogue(settings.models, allow_fallback=settings.model_fallback)
         jobs = (
-            JobManagerClient(settings, catalogue.capacity(), app_name) if with_job_manager else None
+            JobManagerClient(settings, catalogue.deployments(), app_name)
+            if with_job_manager
+            else None
         )
         return cls(settings, make_engine(url), make_store(settings), catalogue, jobs)
 

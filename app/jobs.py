@@ -35,6 +35,8 @@ async def submit_job(
             f"output_format {fmt!r} is not produced by {choice.model_id}",
             {"output_format": fmt, "supported": list(choice.spec.output_formats)},
         )
+    if ctx.catalogue.vram_mb(choice.model_id) > 0:
+        await ctx.job_manager().admit(choice.model_id)
     params = body.model_dump(exclude=set(INPUT_FIELDS) | {"output_format", "model_preference"})
     params = {k: v for k, v in params.items() if v is not None or k in ("seed",)}
     job_id = new_job_id()
@@ -60,7 +62,12 @@ async def submit_job(
     await ctx.job_manager().submit(job_id)
     message = info.queued_message
     if choice.fallback_from:
-        message += f" ({choice.fallback_from} is not deployed here; using {choice.model_id})"
+        why = (
+            "cannot load"
+            if choice.fallback_from in ctx.catalogue.unavailable
+            else "is not deployed"
+        )
+        message += f" ({choice.fallback_from} {why} here; using {choice.model_id})"
     return JobQueued(job_id=job_id, status=JobStatus.QUEUED.value, message=message)
 
 
@@ -129,7 +136,7 @@ def present_result(job: Job, where: Links) -> dict[str, Any] | None:
     return out
 
 
-def present_job(job: Job, where: Links, queue_position: int | None = None) -> dict[str, Any]:
+def present_job(job: Job, where: Links, queue: dict[str, Any] | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {
         "job_id": job.id,
         "status": job.status,
@@ -145,7 +152,8 @@ def present_job(job: Job, where: Links, queue_position: int | None = None) -> di
         "attempt": job.attempt,
     }
     if job.status == JobStatus.QUEUED.value:
-        body["queue_position"] = queue_position
+        body["queue_position"] = (queue or {}).get("queue_position")
+        body["waiting_reason"] = (queue or {}).get("waiting_reason")
     if job.status == JobStatus.FAILED.value:
         body["error"] = {"code": job.error_code or "JOB_FAILED", "message": job.error_message}
     if job.status == JobStatus.CANCELLED.value:

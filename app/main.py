@@ -52,6 +52,20 @@ async def sweep_once(ctx: AppContext) -> int:
     return removed
 
 
+async def refresh_availability(ctx: AppContext) -> None:
+    """Take the models whose replicas cannot load them off the catalogue (and back on)."""
+    if ctx.jobs is None:
+        return
+    status = await ctx.jobs.status()
+    if status is None:
+        return
+    ctx.catalogue.unavailable = {
+        mid: row["unavailable"]
+        for mid, row in status.get("models", {}).items()
+        if row.get("unavailable") and mid in ctx.catalogue.configs
+    }
+
+
 async def _upkeep(ctx: AppContext) -> None:
     """Retention sweeps and job-manager keepalive (it is recreated if it vanished)."""
     if ctx.jobs is not None:
@@ -63,6 +77,7 @@ async def _upkeep(ctx: AppContext) -> None:
         with suppress(Exception):
             if ctx.jobs is not None:
                 await ctx.jobs.keepalive()
+                await refresh_availability(ctx)
         try:
             await sweep_once(ctx)
         except Exception:

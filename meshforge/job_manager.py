@@ -1,14 +1,24 @@
 """The job manager: a named, detached Ray actor that owns every job state transition.
 
-It is a thin shell around `scheduling` (queues and dispatch decisions) and `persistence`
-(the job rows). All of its state can be rebuilt from the database, which is what happens
-when Ray restarts it: queued jobs are queued again, and processing jobs keep running on
-their replicas, which keep sending heartbeats and commit their result here. A processing
-job that stops sending heartbeats is retried once, then failed with a reason.
+It is a thin shell around `scheduling` (queues, VRAM ledger, dispatch/load/unload
+decisions) and `persistence` (the job rows). All of its state can be rebuilt: job rows from
+the database, which is what happens when Ray restarts it (queued jobs are queued again, and
+processing jobs keep running on their replicas, which keep sending heartbeats and commit
+their result here), and the VRAM ledger from the replicas, which report what they hold. A
+processing job that stops sending heartbeats is retried once, then failed with a reason.
 
 Exactly-once completion: every dispatch increments the job's `attempt`, and `finish` is a
 compare-and-set on (status=processing, attempt); a late result of a superseded attempt is
 refused and its replica deletes its outputs.
+
+GPU models are placed by Ray (each deployment's one replica asks for a fractional
+`num_gpus`) and hold no weights until the scheduler decides to load them: the job manager
+applies `Load`/`Unload` decisions through the replicas' `load_model`/`unload_model` hooks.
+Hooks rather than replica counts because a Serve replica start costs a process, a CUDA
+context and Ray's own placement (tens of seconds, on a GPU Ray picks), while a hook swaps
+weights in the process that already sits on the GPU the ledger knows; and because the
+replica keeps reporting where it sits and what it holds, the ledger can be rebuilt after a
+restart and is freed when a replica dies.
 """
 
 from __future__ import annotations
@@ -16,18 +26,108 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
-from meshforge.errors import Conflict, NotFound
+from meshforge.errors import (
+    BadRequest,
+    Conflict,
+    InsufficientVram,
+    MeshForgeError,
+    NotFound,
+    ServiceUnavailable,
+)
 from meshforge.lifecycle import JobStatus
 from meshforge.settings import Settings
 from persistence import jobs as job_db
 from persistence.db import make_engine
 from persistence.models import Job, utcnow
-from scheduling.queue import Dispatch, JobQueues
+from scheduling import (
+    Dispatch,
+    GpuInfo,
+    GpuInventory,
+    GpuRef,
+    LedgerError,
+    Load,
+    ModelProfile,
+    ModelTooLarge,
+    NoHost,
+    NotAGpuModel,
+    Scheduler,
+    SchedulerConfig,
+    SchedulingError,
+    Unload,
+    Vram,
+)
+from scheduling.ledger import ReplicaState
 
 log = logging.getLogger("meshforge.job_manager")
+
+
+@dataclass(frozen=True)
+class DeploymentInfo:
+    """What the job manager knows about one Serve deployment (built by the gateway from
+    the settings and the model specs): the models it serves, the VRAM one replica needs
+    (0: a CPU deployment) and how many jobs it takes at once (a CPU deployment: all its
+    replicas together; a GPU deployment: its replica)."""
+
+    name: str
+    models: tuple[str, ...]
+    vram_mb: int = 0
+    load_time_s: float = 1.0
+    max_concurrency: int = 1
+
+    @property
+    def needs_gpu(self) -> bool:
+        return self.vram_mb > 0
+
+    def profile(self) -> ModelProfile:
+        return ModelProfile(
+            model_id=self.name,
+            vram=Vram(self.vram_mb),
+            load_time_s=self.load_time_s,
+            max_concurrency=max(1, self.max_concurrency),
+        )
+
+    @classmethod
+    def parse(cls, name: str, value: int | Mapping[str, Any]) -> DeploymentInfo:
+        """From the JSON the gateway sends; a bare int is a CPU deployment of one model
+        with that many slots."""
+        if isinstance(value, int):
+            return cls(name, (name,), 0, 1.0, value)
+        return cls(
+            name=name,
+            models=tuple(value.get("models") or (name,)),
+            vram_mb=int(value.get("vram_mb", 0)),
+            load_time_s=float(value.get("load_time_s", 1.0)),
+            max_concurrency=int(value.get("max_concurrency", 1)),
+        )
+
+
+class GpuOps(Protocol):
+    """Runs load/unload decisions in the replicas (Serve handles in the actor, fakes in
+    tests). Both raise if the replica could not do it."""
+
+    def load(self, deployment: str) -> Awaitable[Any]: ...
+
+    def unload(self, deployment: str) -> Awaitable[Any]: ...
+
+
+@dataclass
+class ReplicaReport:
+    """Where a GPU deployment's replica sits and what it holds, as it last said."""
+
+    replica_id: str
+    gpu: GpuRef
+    pid: int | None = None
+    loaded: bool = False
+    unavailable: str | None = None
+    seen: float = field(default_factory=time.monotonic)
+    seq: int = 0
+    """The replica's count of finished loads and unloads: a report older than what the
+    job manager already heard (it crossed a hook's answer) is not taken as news."""
+    lost: bool = False
 
 
 @dataclass
@@ -40,19 +140,32 @@ class _Running:
     stage: str = "dispatched"
     fraction: float = 0.0
     response: Any = None
+    deployment: str = ""
 
 
 class JobManagerCore:
     """Everything the actor does, written against a `dispatcher` callable so it can run
-    without Ray. `dispatcher(model_id, payload)` returns an awaitable that resolves when the
-    replica returns, and has a `.cancel()`."""
+    without Ray. `dispatcher(deployment, payload)` returns an awaitable that resolves when
+    the replica returns, and has a `.cancel()`; `gpu_ops` applies load/unload decisions."""
 
-    def __init__(self, settings: Settings, dispatcher: Any, capacity: dict[str, int]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        dispatcher: Callable[[str, dict[str, Any]], Any],
+        deployments: Mapping[str, int | Mapping[str, Any]],
+        gpu_ops: GpuOps | None = None,
+        scheduler_config: SchedulerConfig | None = None,
+    ) -> None:
         self.settings = settings
         self.engine = make_engine(settings.resolved_database_url())
         self.dispatcher = dispatcher
-        self.capacity = dict(capacity)
-        self.queues = JobQueues()
+        self.gpu_ops = gpu_ops
+        # Ray places the one replica of each GPU deployment; the scheduler never asks for
+        # another, so scale-out is off here (the simulator exercises it).
+        self.scheduler = Scheduler(GpuInventory(), (), scheduler_config or _live_config())
+        self.deployments: dict[str, DeploymentInfo] = {}
+        self.model_to_deployment: dict[str, str] = {}
+        self.replicas: dict[str, ReplicaReport] = {}
         self.running: dict[str, _Running] = {}
         self.counters = {
             "dispatched": 0,
@@ -62,10 +175,37 @@ class JobManagerCore:
             "retried": 0,
             "recovered": 0,
             "stale_results": 0,
+            "replicas_lost": 0,
         }
         self.started_at = time.time()
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
+        self._ops: set[asyncio.Task[None]] = set()
+        self._orphans_to_resume: dict[str, str] = {}
+        self._generation: dict[str, int] = {}
+        self.configure(deployments)
+
+    # ---- configuration -----------------------------------------------------------------
+    def configure(self, deployments: Mapping[str, int | Mapping[str, Any]]) -> None:
+        """(Re)declare the deployments; the gateway sends them on every start."""
+        for name, value in deployments.items():
+            info = DeploymentInfo.parse(name, value)
+            self.deployments[name] = info
+            for model_id in info.models:
+                self.model_to_deployment[model_id] = name
+            self.scheduler.add_model(info.profile())
+            if info.needs_gpu:
+                report = self.replicas.get(name)
+                self.scheduler.set_hosts(name, [report.gpu] if report else [])
+        self._wake.set()
+
+    @property
+    def capacity(self) -> dict[str, int]:
+        return {n: d.max_concurrency for n, d in self.deployments.items()}
+
+    def deployment_of(self, model_id: str) -> DeploymentInfo | None:
+        name = self.model_to_deployment.get(model_id)
+        return self.deployments.get(name) if name else None
 
     # ---- startup and recovery -------------------------------------------------------
     def ensure_started(self) -> None:
@@ -74,12 +214,14 @@ class JobManagerCore:
             self._loop_task = asyncio.get_running_loop().create_task(self._loop())
 
     def _recover(self) -> None:
-        """Rebuild queues from the database; processing jobs get a grace period to report."""
+        """Rebuild queues from the database; processing jobs get a grace period to report,
+        and are booked on their GPU once its replica reports (`replica_report`)."""
         now = time.monotonic()
         for job in job_db.jobs_in(self.engine, [JobStatus.QUEUED, JobStatus.PROCESSING]):
             if job.status == JobStatus.QUEUED.value:
-                self.queues.push(job.id, job.model_id, job.priority)
+                self._enqueue(job)
             elif job.id not in self.running:
+                dep = self.deployment_of(job.model_id)
                 self.running[job.id] = _Running(
                     job.id,
                     job.model_id,
@@ -88,12 +230,47 @@ class JobManagerCore:
                     now,
                     job.progress_stage or "recovering",
                     job.progress_fraction,
+                    deployment=dep.name if dep else job.model_id,
                 )
+                if dep is not None and not dep.needs_gpu:
+                    self.scheduler.resume(job.id, dep.name, None, now)
+                elif dep is not None:
+                    self._orphans_to_resume[job.id] = dep.name
         log.info(
-            "recovered %d queued, %d processing jobs",
-            sum(self.queues.lengths().values()),
-            len(self.running),
+            "recovered %d queued, %d processing jobs", len(self.scheduler.queues), len(self.running)
         )
+
+    def _enqueue(self, job: Job, front: bool = False) -> None:
+        """Queue a job row with the scheduler; a job no GPU could ever run fails now."""
+        dep = self.deployment_of(job.model_id)
+        if dep is None:
+            self._fail_queued(job, "MODEL_NOT_AVAILABLE", f"Model {job.model_id} is not deployed")
+            return
+        try:
+            self.scheduler.submit(
+                job.id,
+                dep.name,
+                now=time.monotonic(),
+                priority=job.priority,
+                owner=job.owner_id or "",
+                front=front,
+            )
+        except ModelTooLarge as exc:
+            self._fail_queued(job, "INSUFFICIENT_VRAM", _too_large_message(job.model_id, exc))
+
+    def _fail_queued(self, job: Job, code: str, message: str) -> None:
+        try:
+            job_db.transition_job(
+                self.engine,
+                job_id=job.id,
+                to=JobStatus.FAILED,
+                expect_attempt=job.attempt,
+                error_code=code,
+                error_message=message,
+            )
+            self.counters["failed"] += 1
+        except Conflict:
+            pass
 
     # ---- the loop -----------------------------------------------------------------------
     async def _loop(self) -> None:
@@ -109,19 +286,80 @@ class JobManagerCore:
             except TimeoutError:
                 pass
 
-    def _free_slots(self) -> dict[str, int]:
-        busy: dict[str, int] = {}
-        for run in self.running.values():
-            busy[run.model_id] = busy.get(run.model_id, 0) + 1
-        return {m: cap - busy.get(m, 0) for m, cap in self.capacity.items()}
-
     def _dispatch_ready(self) -> None:
-        for decision in self.queues.plan(self._free_slots()):
+        plan = self.scheduler.plan(time.monotonic())
+        for unload in plan.unloads:
+            self._spawn(self._unload(unload))
+        for load in plan.loads:
+            self._spawn(self._load(load))
+        for decision in plan.dispatches:
             self._start(decision)
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(work)  # type: ignore[arg-type]
+        self._ops.add(task)
+        task.add_done_callback(self._ops.discard)
+
+    async def _load(self, load: Load) -> None:
+        generation = self._generation.get(load.model_id, 0)
+        ok, answer = False, None
+        try:
+            if self.gpu_ops is None:
+                raise RuntimeError("no GPU operations configured")
+            answer = await self.gpu_ops.load(load.model_id)
+            ok = True
+        except Exception as exc:  # the replica could not load: free the reservation
+            log.warning("load of %s on %s failed: %r", load.model_id, load.gpu, exc)
+            self._load_failed(load.model_id, exc)
+        self._wake.set()
+        if self._generation.get(load.model_id, 0) != generation:
+            return  # the replica was lost meanwhile; its entry is gone, a report follows
+        ledger = self.scheduler.ledger.gpu_or_none(load.gpu)
+        entry = ledger.get(load.model_id) if ledger is not None else None
+        if entry is not None and entry.state is ReplicaState.LOADING:
+            self.scheduler.load_finished(load.model_id, load.gpu, time.monotonic(), ok=ok)
+        report = self.replicas.get(load.model_id)
+        if report is not None and ok:
+            report.loaded = True
+            report.seq = max(report.seq, _seq_of(answer))
+
+    def _load_failed(self, deployment: str, exc: Exception) -> None:
+        """A model that cannot load (missing package or weights) must not keep its queued
+        jobs waiting forever: they fail with the replica's reason."""
+        reason = _reason_of(exc)
+        unavailable = isinstance(exc, MeshForgeError) and exc.code == "MODEL_NOT_AVAILABLE"
+        report = self.replicas.get(deployment)
+        if report is not None and unavailable:
+            report.unavailable = reason
+        if not unavailable:
+            return
+        while (queued := self.scheduler.queues.pop(deployment)) is not None:
+            job = job_db.get_job(self.engine, queued.job_id)
+            if job is not None and job.status == JobStatus.QUEUED.value:
+                self._fail_queued(job, "MODEL_NOT_AVAILABLE", reason)
+
+    async def _unload(self, unload: Unload) -> None:
+        answer = None
+        try:
+            if self.gpu_ops is None:
+                raise RuntimeError("no GPU operations configured")
+            answer = await self.gpu_ops.unload(unload.model_id)
+        except Exception as exc:  # unreachable replica: its memory is gone with it
+            log.warning("unload of %s on %s failed: %r", unload.model_id, unload.gpu, exc)
+        ledger = self.scheduler.ledger.gpu_or_none(unload.gpu)
+        entry = ledger.get(unload.model_id) if ledger is not None else None
+        if entry is not None and entry.state is ReplicaState.UNLOADING:
+            self.scheduler.unload_finished(unload.model_id, unload.gpu)
+        report = self.replicas.get(unload.model_id)
+        if report is not None:
+            report.loaded = False
+            report.seq = max(report.seq, _seq_of(answer))
+        self._wake.set()
 
     def _start(self, decision: Dispatch) -> None:
         job = job_db.get_job(self.engine, decision.job_id)
         if job is None or job.status != JobStatus.QUEUED.value:
+            self.scheduler.job_finished(decision.job_id, time.monotonic())
             return
         attempt = job.attempt + 1
         try:
@@ -138,8 +376,11 @@ class JobManagerCore:
                 },
             )
         except Conflict:
+            self.scheduler.job_finished(decision.job_id, time.monotonic())
             return
-        run = _Running(job.id, job.model_id, attempt, None, time.monotonic())
+        run = _Running(
+            job.id, job.model_id, attempt, None, time.monotonic(), deployment=decision.model_id
+        )
         self.running[job.id] = run
         self.counters["dispatched"] += 1
         run.task = asyncio.get_running_loop().create_task(self._run(job, run))
@@ -155,28 +396,53 @@ class JobManagerCore:
             "inputs": job.inputs,
             "output_format": job.output_format,
         }
+        lost = False
         try:
-            run.response = self.dispatcher(job.model_id, payload)
-            await run.response
-            reason = "model replica returned without a result"
+            run.response = self.dispatcher(run.deployment, payload)
+            answer = await run.response
+            if isinstance(answer, dict) and answer.get("not_loaded"):
+                reason = "model replica had restarted without its weights"
+                lost = True
+            else:
+                reason = "model replica returned without a result"
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # replica died or the call failed
             log.warning("job %s attempt %d: replica call failed: %r", job.id, run.attempt, exc)
             reason = f"model replica failed ({type(exc).__name__})"
+            lost = True
+        if lost:
+            self._gpu_replica_lost(run.deployment)
         self._replica_lost(job.id, run.attempt, reason)
         if self.running.get(job.id) is run:
             self.running.pop(job.id, None)
         self._wake.set()
 
+    def _gpu_replica_lost(self, deployment: str) -> None:
+        """The replica of a GPU deployment died (or restarted): its weights are gone, so
+        its ledger entry is freed; its jobs are retried or failed by the caller."""
+        report = self.replicas.get(deployment)
+        if report is None or report.lost:
+            return  # unknown, or already handled (its jobs failing one by one report it too)
+        report.loaded, report.lost = False, True
+        self._generation[deployment] = self._generation.get(deployment, 0) + 1
+        if self.scheduler.ledger.gpu_or_none(report.gpu) is not None:
+            lost = self.scheduler.replica_lost(deployment, report.gpu)
+            self.counters["replicas_lost"] += 1
+            for job_id in lost:
+                run = self.running.get(job_id)
+                if run is not None:
+                    self._replica_lost(job_id, run.attempt, "model replica was lost")
+
     def _replica_lost(self, job_id: str, attempt: int, reason: str) -> None:
+        self.scheduler.job_finished(job_id, time.monotonic())
         job = job_db.get_job(self.engine, job_id)
         if job is None or job.status != JobStatus.PROCESSING.value or job.attempt != attempt:
             return
         self.running.pop(job_id, None)
         try:
             if job.retries < self.settings.job_max_retries:
-                job_db.transition_job(
+                job = job_db.transition_job(
                     self.engine,
                     job_id=job_id,
                     to=JobStatus.QUEUED,
@@ -185,7 +451,7 @@ class JobManagerCore:
                     progress_stage=f"retrying: {reason}",
                     progress_fraction=0.0,
                 )
-                self.queues.push(job_id, job.model_id, job.priority, front=True)
+                self._enqueue(job, front=True)
                 self.counters["retried"] += 1
             else:
                 job_db.transition_job(
@@ -209,22 +475,32 @@ class JobManagerCore:
                 if run.task is not None:
                     run.task.cancel()
                 self.counters["recovered"] += 1
+                self._orphans_to_resume.pop(run.job_id, None)
                 self._replica_lost(run.job_id, run.attempt, "model replica stopped responding")
                 if self.running.get(run.job_id) is run:
                     self.running.pop(run.job_id, None)
 
     # ---- calls from the gateway -----------------------------------------------------
+    def admit(self, model_id: str) -> None:
+        """Raise INSUFFICIENT_VRAM if no GPU in the cluster could ever hold the model."""
+        dep = self.deployment_of(model_id)
+        if dep is None or not dep.needs_gpu or self.scheduler.fits_anywhere(dep.name):
+            return
+        largest = self.scheduler.ledger.largest_room()
+        raise InsufficientVram(
+            f"Model {model_id} needs {dep.vram_mb} MiB of VRAM; no GPU in the cluster can "
+            f"hold it (largest: {largest.mib} MiB after the safety margin)",
+            {"model_id": model_id, "required_mb": dep.vram_mb, "largest_gpu_mb": largest.mib},
+        )
+
     def submit(self, job_id: str) -> dict[str, Any]:
         self.ensure_started()
         job = job_db.require_job(self.engine, job_id)
         if job.status == JobStatus.QUEUED.value:
-            self.queues.push(job.id, job.model_id, job.priority)
+            self._enqueue(job)
+            job = job_db.require_job(self.engine, job_id)
             self._wake.set()
-        return {
-            "job_id": job_id,
-            "status": job.status,
-            "queue_position": self.queues.position(job_id),
-        }
+        return {"job_id": job_id, "status": job.status, **self.queue_info(job_id)}
 
     def cancel(self, job_id: str) -> dict[str, Any]:
         self.ensure_started()
@@ -239,7 +515,8 @@ class JobManagerCore:
             error_code=None,
             error_message="Cancelled by request",
         )
-        self.queues.remove(job_id)
+        self.scheduler.cancel(job_id)
+        self.scheduler.job_finished(job_id, time.monotonic())
         run = self.running.pop(job_id, None)
         if run is not None and run.response is not None:
             try:
@@ -250,7 +527,138 @@ class JobManagerCore:
         self._wake.set()
         return {"job_id": job_id, "status": job.status}
 
+    def load(self, model_id: str) -> dict[str, Any]:
+        """Admin: load a model's weights now (where its replica sits), if there is room."""
+        self.ensure_started()
+        dep = self._gpu_deployment(model_id)
+        try:
+            decision = self.scheduler.load(dep.name, time.monotonic())
+        except NotAGpuModel as exc:
+            raise BadRequest(str(exc)) from exc
+        except NoHost as exc:
+            raise ServiceUnavailable(f"{exc}; try again once it has started") from exc
+        except LedgerError as exc:
+            raise Conflict(f"Cannot load {model_id}: {exc}", {"model_id": model_id}) from exc
+        self._spawn(self._load(decision))
+        return {
+            "model_id": model_id,
+            "deployment": dep.name,
+            "action": "load",
+            "gpu": str(decision.gpu),
+        }
+
+    def unload(self, model_id: str) -> dict[str, Any]:
+        """Admin: unload a model's weights now; refused while it has jobs in flight."""
+        self.ensure_started()
+        dep = self._gpu_deployment(model_id)
+        replicas = self.scheduler.ledger.replicas(dep.name)
+        if not replicas:
+            raise Conflict(f"{model_id} is not loaded", {"model_id": model_id})
+        try:
+            decision = self.scheduler.unload(dep.name, replicas[0].gpu, time.monotonic())
+        except LedgerError as exc:
+            raise Conflict(f"Cannot unload {model_id}: {exc}", {"model_id": model_id}) from exc
+        self._spawn(self._unload(decision))
+        return {
+            "model_id": model_id,
+            "deployment": dep.name,
+            "action": "unload",
+            "gpu": str(decision.gpu),
+        }
+
+    def _gpu_deployment(self, model_id: str) -> DeploymentInfo:
+        dep = self.deployment_of(model_id) or self.deployments.get(model_id)
+        if dep is None:
+            raise NotFound(f"Model {model_id} is not deployed", {"model_id": model_id})
+        if not dep.needs_gpu:
+            raise BadRequest(f"{model_id} runs on the CPU; it has nothing to load or unload")
+        return dep
+
     # ---- calls from replicas -----------------------------------------------------------
+    def replica_report(
+        self,
+        deployment: str,
+        replica_id: str,
+        gpu: tuple[str, int],
+        loaded: bool,
+        pid: int | None = None,
+        unavailable: str | None = None,
+        reading: Mapping[str, int] | None = None,
+        seq: int = 0,
+    ) -> dict[str, Any]:
+        """A GPU deployment's replica says where it sits and whether it holds its weights
+        (on start, then periodically). A new replica id means the old replica is gone."""
+        self.ensure_started()
+        ref = GpuRef(gpu[0], int(gpu[1]))
+        now = time.monotonic()
+        if reading is not None:
+            self.update_gpu(GpuInfo(ref.node_id, ref.index, **reading))
+        old = self.replicas.get(deployment)
+        if old is not None and old.replica_id == replica_id:
+            old.seen, old.unavailable, old.pid = now, unavailable, pid
+            if seq < old.seq or old.lost:
+                return {"accepted": False}  # crossed a hook's answer, or already given up
+            old.seq, old.loaded = seq, loaded
+        else:
+            if old is not None:
+                self._gpu_replica_lost(deployment)  # Serve replaced it
+            self.replicas[deployment] = ReplicaReport(
+                replica_id, ref, pid, loaded, unavailable, now, seq
+            )
+        if deployment in self.deployments and self.deployments[deployment].needs_gpu:
+            self.scheduler.set_hosts(deployment, [ref])
+            self._reconcile(deployment, ref, loaded, now)
+        self._wake.set()
+        return {"accepted": True}
+
+    def _reconcile(self, deployment: str, gpu: GpuRef, loaded: bool, now: float) -> None:
+        ledger = self.scheduler.ledger.gpu_or_none(gpu)
+        if ledger is None:
+            return  # its GPU's reading has not arrived yet; the next report adopts it
+        entry = ledger.get(deployment)
+        if loaded and entry is None:
+            try:  # the replica holds weights the books don't know of (we restarted)
+                self.scheduler.adopt(deployment, gpu, now)
+            except SchedulingError:
+                self._spawn(self._unload_unbooked(deployment))
+                return
+        elif not loaded and entry is not None and entry.state is ReplicaState.READY:
+            self._gpu_replica_lost(deployment)  # weights gone without an unload
+            return
+        for job_id, dep in list(self._orphans_to_resume.items()):
+            if dep == deployment and loaded:
+                self.scheduler.resume(job_id, deployment, gpu, now)
+                del self._orphans_to_resume[job_id]
+
+    async def _unload_unbooked(self, deployment: str) -> None:
+        try:
+            if self.gpu_ops is not None:
+                await self.gpu_ops.unload(deployment)
+        except Exception as exc:
+            log.warning("unload of unbooked %s failed: %r", deployment, exc)
+
+    def replica_pids(self, node_id: str) -> set[int]:
+        """Processes of our GPU replicas on a node (their memory is not foreign)."""
+        return {
+            r.pid for r in self.replicas.values() if r.gpu.node_id == node_id and r.pid is not None
+        }
+
+    def update_gpu(self, info: GpuInfo) -> None:
+        """A fresh NVML (or simulated) reading of one GPU; a GPU not seen before joins."""
+        self.scheduler.update_gpu(info)
+        self._wake.set()
+
+    def remove_node(self, node_id: str) -> None:
+        """A node left the cluster: its GPUs and the replicas on them are gone."""
+        for dep, report in list(self.replicas.items()):
+            if report.gpu.node_id == node_id:
+                self._gpu_replica_lost(dep)
+                del self.replicas[dep]
+                self.scheduler.set_hosts(dep, [])
+        for gpu in [g.ref for g in self.scheduler.ledger if g.ref.node_id == node_id]:
+            self.scheduler.ledger.remove_gpu(gpu)
+        self._wake.set()
+
     def heartbeat(self, job_id: str, attempt: int, stage: str, fraction: float) -> bool:
         """Record progress; False tells the replica to stop (cancelled or superseded)."""
         self.ensure_started()
@@ -298,6 +706,8 @@ class JobManagerCore:
         except Conflict:
             self.counters["stale_results"] += 1
             return False
+        self.scheduler.job_finished(job_id, time.monotonic())
+        self._orphans_to_resume.pop(job_id, None)
         run = self.running.get(job_id)
         if run is not None and run.attempt == attempt:
             self.running.pop(job_id, None)
@@ -307,32 +717,79 @@ class JobManagerCore:
     # ---- introspection -----------------------------------------------------------------
     def status(self) -> dict[str, Any]:
         self.ensure_started()
-        lengths = self.queues.lengths()
-        models = {
-            m: {
-                "capacity": cap,
-                "queued": lengths.get(m, 0),
-                "running": sum(1 for r in self.running.values() if r.model_id == m),
+        now = time.monotonic()
+        snap = self.scheduler.snapshot(now)
+        models = {}
+        for name, dep in self.deployments.items():
+            live = snap["models"].get(name, {})
+            report = self.replicas.get(name)
+            row = {
+                "deployment": name,
+                "capacity": dep.max_concurrency,
+                "queued": live.get("queued", 0),
+                "running": sum(1 for r in self.running.values() if r.deployment == name),
+                "vram_mb": dep.vram_mb,
+                "waiting_reason": live.get("waiting_reason"),
+                "replicas": live.get("replicas", []),
+                "placed_on": str(report.gpu) if report else None,
+                "loaded": bool(report and report.loaded) if dep.needs_gpu else True,
+                "unavailable": report.unavailable if report else None,
             }
-            for m, cap in self.capacity.items()
-        }
+            for model_id in dep.models:
+                models[model_id] = row
         return {
             "running": True,
             "uptime_s": round(time.time() - self.started_at, 1),
-            "queued_jobs": sum(lengths.values()),
+            "queued_jobs": len(self.scheduler.queues),
             "processing_jobs": len(self.running),
             "models": models,
-            "counters": dict(self.counters),
+            "counters": {**self.counters, **snap["counters"]},
+            "scheduler": snap,
             "jobs": {
                 r.job_id: {
                     "model_id": r.model_id,
                     "attempt": r.attempt,
                     "stage": r.stage,
                     "fraction": r.fraction,
+                    "gpu": _str_or_none(self.scheduler.running_on(r.job_id)),
                 }
                 for r in self.running.values()
             },
         }
 
+    def queue_info(self, job_id: str) -> dict[str, Any]:
+        """A queued job's place in its model's queue and why it waits."""
+        position = self.scheduler.queues.position(job_id)
+        reason = self.scheduler.wait_reason(job_id)
+        return {"queue_position": position, "waiting_reason": reason.value if reason else None}
+
     def queue_position(self, job_id: str) -> int | None:
-        return self.queues.position(job_id)
+        return self.scheduler.queues.position(job_id)
+
+
+def _live_config() -> SchedulerConfig:
+    return SchedulerConfig(scale_out=False)
+
+
+def _seq_of(answer: object) -> int:
+    return int(answer.get("seq", 0)) if isinstance(answer, dict) else 0
+
+
+def _str_or_none(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _reason_of(exc: Exception) -> str:
+    if isinstance(exc, MeshForgeError):
+        return exc.message
+    cause = getattr(exc, "cause", None)
+    if isinstance(cause, MeshForgeError):
+        return cause.message
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _too_large_message(model_id: str, exc: ModelTooLarge) -> str:
+    return (
+        f"Model {model_id} needs {exc.need.mib} MiB of VRAM; no GPU in the cluster can hold it "
+        f"(largest: {exc.largest_room.mib} MiB after the safety margin)"
+    )

@@ -16,6 +16,7 @@ from scheduling.decisions import Dispatch, Load, Plan, Unload, UnloadReason, Wai
 from scheduling.errors import (
     LedgerError,
     ModelTooLarge,
+    NoHost,
     NotAGpuModel,
     ReplicaBusy,
     SchedulingError,
@@ -46,6 +47,7 @@ __all__ = [
     "Load",
     "ModelProfile",
     "ModelTooLarge",
+    "NoHost",
     "NotAGpuModel",
     "Plan",
     "ReplicaBusy",

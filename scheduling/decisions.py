@@ -27,6 +27,8 @@ class WaitReason(StrEnum):
     """Idle models are being unloaded to make room for this one."""
     WAITING_FOR_VRAM = "waiting_for_vram"
     """No GPU has room, and the models that hold it are busy; room appears as they finish."""
+    WAITING_FOR_PLACEMENT = "waiting_for_placement"
+    """No replica of the model has been placed on a GPU yet (Ray is starting it)."""
 
 
 class UnloadReason(StrEnum):

@@ -69,3 +69,13 @@ class WrongReplicaState(LedgerError):
 
 class UnknownGpu(LedgerError, KeyError):
     """The GPU is not in the inventory."""
+
+
+class NoHost(SchedulingError):
+    """The model has no replica on the GPU asked for (or on any GPU yet): in a Ray cluster
+    a model can only be loaded where Ray placed one of its replicas."""
+
+    def __init__(self, model_id: ModelId, gpu: GpuRef | None = None) -> None:
+        where = f"on GPU {gpu}" if gpu is not None else "on any GPU yet"
+        super().__init__(f"model {model_id!r} has no replica {where}")
+        self.model_id, self.gpu = model_id, gpu

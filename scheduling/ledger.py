@@ -208,6 +208,9 @@ class Ledger:
         except KeyError:
             raise UnknownGpu(f"GPU {ref} is not in the inventory") from None
 
+    def gpu_or_none(self, ref: GpuRef) -> GpuLedger | None:
+        return self._gpus.get(ref)
+
     def update(self, info: GpuInfo) -> None:
         """A new reading; a GPU not seen before joins the cluster."""
         if info.ref in self._gpus:

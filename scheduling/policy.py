@@ -42,7 +42,7 @@ from scheduling.decisions import (
     WaitReason,
     wait_reason_for,
 )
-from scheduling.errors import ModelTooLarge, NotAGpuModel, UnknownModel
+from scheduling.errors import ModelTooLarge, NoHost, NotAGpuModel, UnknownModel
 from scheduling.ids import GpuRef, JobId, ModelId, OwnerId
 from scheduling.inventory import GpuInfo, GpuInventory
 from scheduling.ledger import Ledger, Replica, ReplicaState
@@ -89,6 +89,7 @@ class Scheduler:
         self._intents: dict[ModelId, _Intent] = {}
         self._service_s: dict[ModelId, float] = {}
         self._reasons: dict[ModelId, WaitReason] = {}
+        self._hosts: dict[ModelId, frozenset[GpuRef]] = {}
         for profile in models:
             self.add_model(profile)
 
@@ -97,6 +98,21 @@ class Scheduler:
         """Register (or replace) a model's profile."""
         self.profiles[profile.model_id] = profile
         self._service_s.setdefault(profile.model_id, profile.service_time_s)
+
+    def set_hosts(self, model_id: ModelId, gpus: Iterable[GpuRef] | None) -> None:
+        """Restrict where the model may be loaded to `gpus` (None lifts the restriction).
+
+        In a Ray cluster, Ray places each model's replicas (fractional `num_gpus`) and the
+        weights are loaded into them by hook, so a model can only become resident on a GPU
+        that hosts one of its replicas. The simulator places freely."""
+        if gpus is None:
+            self._hosts.pop(model_id, None)
+        else:
+            self._hosts[model_id] = frozenset(gpus)
+
+    def hosts(self, model_id: ModelId) -> frozenset[GpuRef] | None:
+        """The GPUs the model may be loaded on; None if anywhere."""
+        return self._hosts.get(model_id)
 
     def profile(self, model_id: ModelId) -> ModelProfile:
         try:
@@ -172,6 +188,22 @@ class Scheduler:
         """A fresh NVML (or simulated) reading of one GPU."""
         self.ledger.update(info)
 
+    # ---- recovery (the caller restarted and rebuilds its books) ----------------------------
+    def adopt(self, model_id: ModelId, gpu: GpuRef, now: float) -> None:
+        """Book a replica that is already resident (reported by the replica itself after
+        the caller restarted). Raises `VramExceeded` if the books have no room for it."""
+        self.ledger.gpu(gpu).reserve(model_id, self.profile(model_id).vram, now)
+        self.ledger.gpu(gpu).mark_ready(model_id, now)
+        self.counters["adopted"] += 1
+
+    def resume(self, job_id: JobId, model_id: ModelId, gpu: GpuRef | None, now: float) -> None:
+        """Book a job that was already running before the caller restarted."""
+        if job_id in self._running:
+            return
+        if gpu is not None:
+            self.ledger.gpu(gpu).acquire(model_id, now)
+        self._running[job_id] = _Running(model_id, gpu, now)
+
     # ---- manual operations (admin routes) ---------------------------------------------
     def load(self, model_id: ModelId, now: float, gpu: GpuRef | None = None) -> Load:
         """Load a model by hand, on `gpu` or wherever it fits without evicting anything.
@@ -184,7 +216,13 @@ class Scheduler:
             if placement is not None and placement.immediate:
                 gpu = placement.gpu
             else:  # reserve() raises VramExceeded with the best room there is
-                gpu = max(self.ledger, key=lambda g: g.load_room.mib).ref
+                hosts = self._hosts.get(model_id)
+                candidates = [g for g in self.ledger if hosts is None or g.ref in hosts]
+                if not candidates:
+                    raise NoHost(model_id)
+                gpu = max(candidates, key=lambda g: g.load_room.mib).ref
+        elif (hosts := self._hosts.get(model_id)) is not None and gpu not in hosts:
+            raise NoHost(model_id, gpu)
         return self._reserve(profile, gpu, now)
 
     def unload(self, model_id: ModelId, gpu: GpuRef, now: float) -> Unload:
@@ -290,7 +328,9 @@ class Scheduler:
             allow_evict=allow_evict,
             allow_recent=allow_recent,
         )
-        return choose_gpu(self.ledger, profile.model_id, profile.vram, claimed, rules)
+        hosts = self._hosts.get(profile.model_id)
+        gpus = [g for g in self.ledger if hosts is None or g.ref in hosts]
+        return choose_gpu(gpus, profile.model_id, profile.vram, claimed, rules)
 
     def _reserve(self, profile: ModelProfile, gpu: GpuRef, now: float) -> Load:
         self.ledger.gpu(gpu).reserve(profile.model_id, profile.vram, now)
@@ -333,6 +373,9 @@ class Scheduler:
         if profile is not None and not profile.needs_gpu:
             return WaitReason.WAITING_FOR_REPLICA
         slots = profile.max_concurrency if profile else 1
+        hosts = self._hosts.get(model_id)
+        if hosts is not None and not any(g.ref in hosts for g in self.ledger):
+            return WaitReason.WAITING_FOR_PLACEMENT
         return wait_reason_for(self.ledger.replicas(model_id), slots, model_id in self._intents)
 
     # ---- introspection -----------------------------------------------------------------

@@ -118,16 +118,20 @@ async def system_status(ctx: Ctx, _: AdminOnly) -> dict[str, Any]:
     """System status with GPU, model and queue information."""
     host, gpus = await run_in_threadpool(lambda: (_host_status(ctx), _gpu_inventory()))
     counts = await run_in_threadpool(job_db.count_by_status, ctx.engine)
+    jm = await ctx.job_manager().status()
     specs = ctx.catalogue.specs
+    ledger = (jm or {}).get("scheduler", {})
+    live = (jm or {}).get("models", {})
     return {
         "timestamp": utcnow(),
         "system": host,
         "gpu": gpus,
         "models": {
-            "loaded": len(specs),
-            "available": len(specs),
-            "total_vram_used": sum(s.vram_mb for s in specs.values()),
+            "loaded": sum(1 for m in specs if live.get(m, {}).get("loaded", True)),
+            "available": len(specs) - len(ctx.catalogue.unavailable),
+            "total_vram_used": sum(g["used_mib"] for g in ledger.get("gpus", [])),
         },
+        "scheduler": ledger,
         "queue": {
             "pending_jobs": counts["queued"],
             "processing_jobs": counts["processing"],
@@ -135,7 +139,7 @@ async def system_status(ctx: Ctx, _: AdminOnly) -> dict[str, Any]:
             "failed_jobs": counts["failed"],
             "cancelled_jobs": counts["cancelled"],
         },
-        "job_manager": await ctx.job_manager().status(),
+        "job_manager": jm,
     }
 
 
@@ -162,25 +166,30 @@ async def models(ctx: Ctx, _: Caller, feature: str | None = None) -> dict[str, A
         if feature not in ctx.catalogue.by_feature and feature not in FEATURES:
             raise NotFound(f"Unknown feature {feature}", {"features": sorted(FEATURES)})
         by_feature = {feature: by_feature.get(feature, [])}
+    unavailable = ctx.catalogue.unavailable
     details = {
         mid: {
             "feature": spec.feature,
             "description": spec.description,
             "method": spec.method,
-            "vram_mb": spec.vram_mb,
+            "vram_mb": ctx.catalogue.vram_mb(mid),
             "approximate": spec.approximate,
-            "status": "deployed",
+            "status": "unavailable" if mid in unavailable else "deployed",
+            "reason": unavailable.get(mid),
+            "deployment": ctx.catalogue.configs[mid].deployment_name,
             "replicas": ctx.catalogue.configs[mid].num_replicas,
         }
         for ids in by_feature.values()
         for mid in ids
         for spec in [ctx.catalogue.specs[mid]]
     }
+    offered = {name: [m for m in ids if m not in unavailable] for name, ids in by_feature.items()}
     return {
-        "available_models": by_feature,
-        "total_features": len(by_feature),
-        "total_models": sum(len(v) for v in by_feature.values()),
+        "available_models": offered,
+        "total_features": len(offered),
+        "total_models": sum(len(v) for v in offered.values()),
         "models": details,
+        "unavailable_models": {m: r for m, r in unavailable.items() if m in details},
     }
 
 
@@ -238,10 +247,10 @@ async def _job(ctx: Ctx, job_id: str) -> Job:
 )
 async def job_status(ctx: Ctx, job: OwnedJob, request: Request) -> dict[str, Any]:
     """Status of a job, with URLs of its files once completed."""
-    position = None
+    queue = None
     if job.status == JobStatus.QUEUED.value:
-        position = await ctx.job_manager().queue_position(job.id)
-    return present_job(job, links(ctx, request), position)
+        queue = await ctx.job_manager().queue_info(job.id)
+    return present_job(job, links(ctx, request), queue)
 
 
 @router.get("/jobs/{job_id}/events")
@@ -408,21 +417,28 @@ async def delete_result(ctx: Ctx, job: OwnedJob) -> dict[str, Any]:
 
 @router.get("/scheduler-status")
 async def scheduler_status(ctx: Ctx) -> dict[str, Any]:
-    """Scheduler and model status."""
+    """Scheduler and model status: per GPU the VRAM ledger (resident models, MiB used,
+    reserved and free), per model its replicas, queue and state, and the counters."""
     jm = await ctx.job_manager().status()
     counts = await run_in_threadpool(job_db.count_by_status, ctx.engine)
-    gpus = await run_in_threadpool(_gpu_inventory)
+    ledger = (jm or {}).get("scheduler", {})
+    live_models = (jm or {}).get("models", {})
     models = {}
     for mid, spec in ctx.catalogue.specs.items():
-        live = (jm or {}).get("models", {}).get(mid, {})
+        live = live_models.get(mid, {})
         models[mid] = {
-            "status": "loaded",
-            "vram_usage": spec.vram_mb,
+            "status": _model_state(ctx, mid, live, jm is not None),
+            "vram_usage": ctx.catalogue.vram_mb(mid),
             "feature": spec.feature,
-            "replicas": ctx.catalogue.configs[mid].num_replicas,
+            "deployment": ctx.catalogue.configs[mid].deployment_name,
+            "replicas": _replicas(ctx, mid, live),
+            "placed_on": live.get("placed_on"),
             "queued_jobs": live.get("queued", 0),
             "running_jobs": live.get("running", 0),
+            "waiting_reason": live.get("waiting_reason"),
+            "reason": ctx.catalogue.unavailable.get(mid),
         }
+    gpus = ledger.get("gpus", [])
     return {
         "scheduler": {
             "running": jm is not None,
@@ -432,7 +448,18 @@ async def scheduler_status(ctx: Ctx) -> dict[str, Any]:
                 "completed_jobs": counts["completed"],
             },
             "gpu_status": [
-                {"id": g["id"], "memory_used": g["memory_used"], "memory_total": g["memory_total"]}
+                {
+                    "id": g["index"],
+                    "node_id": g["node_id"],
+                    "memory_used": g["used_mib"],
+                    "memory_reserved": g["reserved_mib"],
+                    "memory_free": g["free_mib"],
+                    "memory_total": g["total_mib"],
+                    "memory_used_by_others": g["used_by_others_mib"],
+                    "margin": g["margin_mib"],
+                    "running_jobs": g["in_flight"],
+                    "models": g["models"],
+                }
                 for g in gpus
             ],
             "models": models,
@@ -443,6 +470,53 @@ async def scheduler_status(ctx: Ctx) -> dict[str, Any]:
         "queued_jobs": counts["queued"],
         "completed_jobs": counts["completed"],
     }
+
+
+def _replicas(ctx: Ctx, model_id: str, live: dict[str, Any]) -> list[dict[str, Any]]:
+    """A GPU model's replicas from the ledger; a CPU model's configured replicas."""
+    if ctx.catalogue.vram_mb(model_id) > 0:
+        return list(live.get("replicas", []))
+    count = ctx.catalogue.configs[model_id].num_replicas
+    return [{"gpu": None, "state": "ready"} for _ in range(count)]
+
+
+def _model_state(ctx: Ctx, model_id: str, live: dict[str, Any], jm_up: bool) -> str:
+    """loaded | loading | unloading | unloaded (a GPU model without weights in memory) |
+    unavailable (its replica cannot load it) | unknown (the job manager is not answering)."""
+    if model_id in ctx.catalogue.unavailable:
+        return "unavailable"
+    if not jm_up:
+        return "unknown"
+    if ctx.catalogue.vram_mb(model_id) == 0:
+        return "loaded"
+    states = {r.get("state") for r in live.get("replicas", [])}
+    for state in ("ready", "loading", "unloading"):
+        if state in states:
+            return "loaded" if state == "ready" else state
+    return "unloaded"
+
+
+@router.post("/models/{model_id}/load")
+async def load_model(ctx: Ctx, _: AdminOnly, model_id: str) -> dict[str, Any]:
+    """Admin: load a GPU model's weights now, where its replica sits, if the VRAM ledger
+    has room (nothing is evicted); 409 if it has not."""
+    _require_deployed(ctx, model_id)
+    return await ctx.job_manager().load(model_id)
+
+
+@router.post("/models/{model_id}/unload")
+async def unload_model(ctx: Ctx, _: AdminOnly, model_id: str) -> dict[str, Any]:
+    """Admin: unload a GPU model's weights now; 409 while it has jobs in flight."""
+    _require_deployed(ctx, model_id)
+    return await ctx.job_manager().unload(model_id)
+
+
+def _require_deployed(ctx: Ctx, model_id: str) -> None:
+    if model_id not in ctx.catalogue.configs:
+        raise NotFound(
+            f"Model {model_id} is not deployed",
+            {"model_id": model_id, "deployed": sorted(ctx.catalogue.configs)},
+        )
 
 
 @router.get("/supported-formats")

@@ -194,7 +194,8 @@ def service(
         "models": MODELS,
     }
     port, http_port = free_port(), free_port()
-    head = start_head(port, num_cpus=6, log_file=tmp / "ray.log")
+    # Two logical GPUs: the simulated inventory of the `gpu_service` app stands on them.
+    head = start_head(port, num_cpus=6, num_gpus=2, log_file=tmp / "ray.log")
     try:
         ray.init(address=f"127.0.0.1:{port}", namespace="meshforge", log_to_driver=False)
         serve.start(http_options={"host": "127.0.0.1", "port": http_port})
@@ -322,3 +323,68 @@ def auth_service(
         yield svc
     finally:
         serve.delete("meshforge_auth")
+
+
+# The VRAM scheduler's app: simulated GPU models on two simulated 24 GiB GPUs. The GPU
+# fractions make Ray put `large` and `medium` (which cannot be resident together) on one
+# GPU and `small` on the other, whatever order the replicas start in: 0.5 + 0.5 fits one
+# GPU, 0.6 fits beside neither.
+GPU_MODELS = [
+    {
+        "model_id": f"gpu_sim_{size}_mesh_segmentation",
+        "num_replicas": 1,
+        "num_cpus": 0.2,
+        "num_gpus": fraction,
+        "options": {"seconds": seconds, "load_seconds": 1.0},
+    }
+    for size, fraction, seconds in (
+        ("large", 0.5, 2.0),
+        ("medium", 0.5, 2.0),
+        ("small", 0.6, 1.0),
+        ("huge", 0.05, 1.0),
+    )
+] + [
+    # A real GPU adapter whose upstream package and weights are absent here: its replica
+    # must start, say why it cannot load, and the model must not be offered.
+    {
+        "model_id": "partfield_mesh_segmentation",
+        "num_replicas": 1,
+        "num_cpus": 0.1,
+        "num_gpus": 0.05,
+    }
+]
+
+
+@pytest.fixture(scope="session")
+def gpu_service(service: Service, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """A third application on the session's cluster, under `/gpu`, scheduling simulated
+    GPU models on the head's two logical GPUs (`gpu_inventory: 2x24576`)."""
+    from ray import serve
+
+    from app.serve_app import build_app
+
+    tmp = tmp_path_factory.mktemp("gpu_service")
+    args = {
+        "app_name": "meshforge_gpu",
+        "job_manager_name": f"jm_gpu_{secrets.token_hex(3)}",
+        "data_dir": str(tmp / "data"),
+        "gpu_inventory": "2x24576",
+        "gpu_poll_interval_s": 2.0,
+        "heartbeat_interval_s": 1.0,
+        "job_orphan_timeout_s": 20.0,
+        "models": GPU_MODELS,
+    }
+    serve.run(build_app(args), name="meshforge_gpu", route_prefix="/gpu")
+    svc = Service(f"{service.url}/gpu", Settings(**args), args)
+    deadline = time.monotonic() + 90
+    while True:
+        sched = svc.get("/api/v1/system/scheduler-status").json()["scheduler"]
+        placed = [m["placed_on"] for m in sched["models"].values()]
+        if len(sched["gpu_status"]) == 2 and all(placed):
+            break
+        assert time.monotonic() < deadline, f"GPU replicas not placed: {sched}"
+        time.sleep(0.5)
+    try:
+        yield svc
+    finally:
+        serve.delete("meshforge_gpu")

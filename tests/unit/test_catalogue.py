@@ -16,7 +16,42 @@ def test_default_and_explicit_choice() -> None:
     cat = ModelCatalogue(MODELS)
     assert cat.choose("retopology", None).model_id == "quadric_retopology"
     assert cat.choose("retopology", "quadric_retopology").fallback_from is None
-    assert cat.capacity() == {"quadric_retopology": 6, "spectral_mesh_segmentation": 1}
+    table = cat.deployments()
+    assert table["quadric_retopology"]["max_concurrency"] == 6
+    assert table["spectral_mesh_segmentation"] == {
+        "models": ["spectral_mesh_segmentation"],
+        "vram_mb": 0,
+        "load_time_s": table["spectral_mesh_segmentation"]["load_time_s"],
+        "max_concurrency": 1,
+    }
+
+
+def test_shared_deployment_is_one_row_with_the_largest_vram() -> None:
+    cat = ModelCatalogue(
+        [
+            ModelDeploymentConfig(
+                model_id="spectral_mesh_segmentation", deployment="shared", vram_mb=4000
+            ),
+            ModelDeploymentConfig(
+                model_id="sleep_mesh_segmentation", deployment="shared", vram_mb=9000
+            ),
+        ]
+    )
+    row = cat.deployments()["shared"]
+    assert row["models"] == ["spectral_mesh_segmentation", "sleep_mesh_segmentation"]
+    assert row["vram_mb"] == 9000
+
+
+def test_unavailable_model_is_not_offered_and_says_why() -> None:
+    cat = ModelCatalogue(MODELS + [ModelDeploymentConfig(model_id="sleep_mesh_segmentation")])
+    cat.unavailable = {"spectral_mesh_segmentation": "weights folder missing"}
+    assert cat.offered("mesh_segmentation") == ["sleep_mesh_segmentation"]
+    assert cat.choose("mesh_segmentation", None).model_id == "sleep_mesh_segmentation"
+    fallback = cat.choose("mesh_segmentation", "spectral_mesh_segmentation")
+    assert fallback.model_id == "sleep_mesh_segmentation"
+    with pytest.raises(ModelNotAvailable) as err:
+        ModelCatalogue(MODELS, allow_fallback=False).choose("mesh_segmentation", "nope")
+    assert err.value.code == "MODEL_NOT_AVAILABLE"
 
 
 def test_spec_model_not_deployed_falls_back_and_says_so() -> None:
