@@ -48,7 +48,9 @@ def _operations(svc: AuthService) -> list[tuple[str, str]]:
 
 
 def _call(svc: AuthService, method: str, path: str, **kw: Any) -> Any:
-    filled = path.format(job_id="job_0", file_id="file_0", name="x", token_id="tok_0")
+    filled = path.format(
+        job_id="job_0", file_id="file_0", name="x", token_id="tok_0", model_id="model_0"
+    )
     body = {"json": {}} if method in ("POST", "PUT") else {}
     return svc._request(method, filled, **body, **kw)
 
@@ -88,6 +90,12 @@ def test_no_shutdown_log_or_debug_routes(auth_service: AuthService) -> None:
     assert auth_service.admin is not None
     status = auth_service.admin.get("/api/v1/system/status")
     assert status.status_code == 200 and "queue" in status.json()
+    # Loading and unloading models changes the cluster: admins only.
+    for action in ("load", "unload"):
+        path = f"/api/v1/system/models/quadric_retopology/{action}"
+        assert_error(auth_service.post(path), 401, "UNAUTHORIZED")
+        assert_error(user.post(path), 403, "FORBIDDEN")
+        assert_error(auth_service.admin.post(path), 400, "INVALID_VALUE")  # a CPU model
 
 
 def test_server_paths_cannot_read_or_serve_back_files(
