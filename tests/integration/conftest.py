@@ -194,8 +194,10 @@ def service(
         "models": MODELS,
     }
     port, http_port = free_port(), free_port()
-    # Two logical GPUs: the simulated inventory of the `gpu_service` app stands on them.
-    head = start_head(port, num_cpus=6, num_gpus=2, log_file=tmp / "ray.log")
+    # Logical CPUs for the three applications' replicas (about 6.3 CPUs reserved in all;
+    # the work itself is light), and two logical GPUs: the simulated inventory of the
+    # `gpu_service` app stands on them.
+    head = start_head(port, num_cpus=8, num_gpus=2, log_file=tmp / "ray.log")
     try:
         ray.init(address=f"127.0.0.1:{port}", namespace="meshforge", log_to_driver=False)
         serve.start(http_options={"host": "127.0.0.1", "port": http_port})
