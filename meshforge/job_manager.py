@@ -11,14 +11,7 @@ Exactly-once completion: every dispatch increments the job's `attempt`, and `fin
 compare-and-set on (status=processing, attempt); a late result of a superseded attempt is
 refused and its replica deletes its outputs.
 
-GPU models are placed by Ray (each deployment's one replica asks for a fractional
-`num_gpus`) and hold no weights until the scheduler decides to load them: the job manager
-applies `Load`/`Unload` decisions through the replicas' `load_model`/`unload_model` hooks.
-Hooks rather than replica counts because a Serve replica start costs a process, a CUDA
-context and Ray's own placement (tens of seconds, on a GPU Ray picks), while a hook swaps
-weights in the process that already sits on the GPU the ledger knows; and because the
-replica keeps reporting where it sits and what it holds, the ledger can be rebuilt after a
-restart and is freed when a replica dies.
+GPU deployments, their replicas and the load/unload hooks: `meshforge.gpu_fleet`.
 """
 
 from __future__ import annotations
@@ -27,17 +20,14 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any
 
 from meshforge.errors import (
-    BadRequest,
     Conflict,
-    InsufficientVram,
-    MeshForgeError,
     NotFound,
-    ServiceUnavailable,
 )
+from meshforge.gpu_fleet import DeploymentInfo, GpuFleet, GpuOps, too_large
 from meshforge.lifecycle import JobStatus
 from meshforge.settings import Settings
 from persistence import jobs as job_db
@@ -47,87 +37,12 @@ from scheduling import (
     Dispatch,
     GpuInfo,
     GpuInventory,
-    GpuRef,
-    LedgerError,
-    Load,
-    ModelProfile,
     ModelTooLarge,
-    NoHost,
-    NotAGpuModel,
     Scheduler,
     SchedulerConfig,
-    SchedulingError,
-    Unload,
-    Vram,
 )
-from scheduling.ledger import ReplicaState
 
 log = logging.getLogger("meshforge.job_manager")
-
-
-@dataclass(frozen=True)
-class DeploymentInfo:
-    """What the job manager knows about one Serve deployment (built by the gateway from
-    the settings and the model specs): the models it serves, the VRAM one replica needs
-    (0: a CPU deployment) and how many jobs it takes at once (a CPU deployment: all its
-    replicas together; a GPU deployment: its replica)."""
-
-    name: str
-    models: tuple[str, ...]
-    vram_mb: int = 0
-    load_time_s: float = 1.0
-    max_concurrency: int = 1
-
-    @property
-    def needs_gpu(self) -> bool:
-        return self.vram_mb > 0
-
-    def profile(self) -> ModelProfile:
-        return ModelProfile(
-            model_id=self.name,
-            vram=Vram(self.vram_mb),
-            load_time_s=self.load_time_s,
-            max_concurrency=max(1, self.max_concurrency),
-        )
-
-    @classmethod
-    def parse(cls, name: str, value: int | Mapping[str, Any]) -> DeploymentInfo:
-        """From the JSON the gateway sends; a bare int is a CPU deployment of one model
-        with that many slots."""
-        if isinstance(value, int):
-            return cls(name, (name,), 0, 1.0, value)
-        return cls(
-            name=name,
-            models=tuple(value.get("models") or (name,)),
-            vram_mb=int(value.get("vram_mb", 0)),
-            load_time_s=float(value.get("load_time_s", 1.0)),
-            max_concurrency=int(value.get("max_concurrency", 1)),
-        )
-
-
-class GpuOps(Protocol):
-    """Runs load/unload decisions in the replicas (Serve handles in the actor, fakes in
-    tests). Both raise if the replica could not do it."""
-
-    def load(self, deployment: str) -> Awaitable[Any]: ...
-
-    def unload(self, deployment: str) -> Awaitable[Any]: ...
-
-
-@dataclass
-class ReplicaReport:
-    """Where a GPU deployment's replica sits and what it holds, as it last said."""
-
-    replica_id: str
-    gpu: GpuRef
-    pid: int | None = None
-    loaded: bool = False
-    unavailable: str | None = None
-    seen: float = field(default_factory=time.monotonic)
-    seq: int = 0
-    """The replica's count of finished loads and unloads: a report older than what the
-    job manager already heard (it crossed a hook's answer) is not taken as news."""
-    lost: bool = False
 
 
 @dataclass
@@ -159,13 +74,12 @@ class JobManagerCore:
         self.settings = settings
         self.engine = make_engine(settings.resolved_database_url())
         self.dispatcher = dispatcher
-        self.gpu_ops = gpu_ops
+        self.fleet = GpuFleet(self, gpu_ops)
         # Ray places the one replica of each GPU deployment; the scheduler never asks for
         # another, so scale-out is off here (the simulator exercises it).
         self.scheduler = Scheduler(GpuInventory(), (), scheduler_config or _live_config())
         self.deployments: dict[str, DeploymentInfo] = {}
         self.model_to_deployment: dict[str, str] = {}
-        self.replicas: dict[str, ReplicaReport] = {}
         self.running: dict[str, _Running] = {}
         self.counters = {
             "dispatched": 0,
@@ -182,7 +96,6 @@ class JobManagerCore:
         self._loop_task: asyncio.Task[None] | None = None
         self._ops: set[asyncio.Task[None]] = set()
         self._orphans_to_resume: dict[str, str] = {}
-        self._generation: dict[str, int] = {}
         self.configure(deployments)
 
     # ---- configuration -----------------------------------------------------------------
@@ -195,13 +108,9 @@ class JobManagerCore:
                 self.model_to_deployment[model_id] = name
             self.scheduler.add_model(info.profile())
             if info.needs_gpu:
-                report = self.replicas.get(name)
+                report = self.fleet.replicas.get(name)
                 self.scheduler.set_hosts(name, [report.gpu] if report else [])
         self._wake.set()
-
-    @property
-    def capacity(self) -> dict[str, int]:
-        return {n: d.max_concurrency for n, d in self.deployments.items()}
 
     def deployment_of(self, model_id: str) -> DeploymentInfo | None:
         name = self.model_to_deployment.get(model_id)
@@ -256,7 +165,8 @@ class JobManagerCore:
                 front=front,
             )
         except ModelTooLarge as exc:
-            self._fail_queued(job, "INSUFFICIENT_VRAM", _too_large_message(job.model_id, exc))
+            error = too_large(job.model_id, exc.need.mib, exc.largest_room.mib)
+            self._fail_queued(job, "INSUFFICIENT_VRAM", error.message)
 
     def _fail_queued(self, job: Job, code: str, message: str) -> None:
         try:
@@ -289,9 +199,9 @@ class JobManagerCore:
     def _dispatch_ready(self) -> None:
         plan = self.scheduler.plan(time.monotonic())
         for unload in plan.unloads:
-            self._spawn(self._unload(unload))
+            self._spawn(self.fleet.apply_unload(unload))
         for load in plan.loads:
-            self._spawn(self._load(load))
+            self._spawn(self.fleet.apply_load(load))
         for decision in plan.dispatches:
             self._start(decision)
 
@@ -299,62 +209,6 @@ class JobManagerCore:
         task: asyncio.Task[None] = asyncio.get_running_loop().create_task(work)  # type: ignore[arg-type]
         self._ops.add(task)
         task.add_done_callback(self._ops.discard)
-
-    async def _load(self, load: Load) -> None:
-        generation = self._generation.get(load.model_id, 0)
-        ok, answer = False, None
-        try:
-            if self.gpu_ops is None:
-                raise RuntimeError("no GPU operations configured")
-            answer = await self.gpu_ops.load(load.model_id)
-            ok = True
-        except Exception as exc:  # the replica could not load: free the reservation
-            log.warning("load of %s on %s failed: %r", load.model_id, load.gpu, exc)
-            self._load_failed(load.model_id, exc)
-        self._wake.set()
-        if self._generation.get(load.model_id, 0) != generation:
-            return  # the replica was lost meanwhile; its entry is gone, a report follows
-        ledger = self.scheduler.ledger.gpu_or_none(load.gpu)
-        entry = ledger.get(load.model_id) if ledger is not None else None
-        if entry is not None and entry.state is ReplicaState.LOADING:
-            self.scheduler.load_finished(load.model_id, load.gpu, time.monotonic(), ok=ok)
-        report = self.replicas.get(load.model_id)
-        if report is not None and ok:
-            report.loaded = True
-            report.seq = max(report.seq, _seq_of(answer))
-
-    def _load_failed(self, deployment: str, exc: Exception) -> None:
-        """A model that cannot load (missing package or weights) must not keep its queued
-        jobs waiting forever: they fail with the replica's reason."""
-        reason = _reason_of(exc)
-        unavailable = isinstance(exc, MeshForgeError) and exc.code == "MODEL_NOT_AVAILABLE"
-        report = self.replicas.get(deployment)
-        if report is not None and unavailable:
-            report.unavailable = reason
-        if not unavailable:
-            return
-        while (queued := self.scheduler.queues.pop(deployment)) is not None:
-            job = job_db.get_job(self.engine, queued.job_id)
-            if job is not None and job.status == JobStatus.QUEUED.value:
-                self._fail_queued(job, "MODEL_NOT_AVAILABLE", reason)
-
-    async def _unload(self, unload: Unload) -> None:
-        answer = None
-        try:
-            if self.gpu_ops is None:
-                raise RuntimeError("no GPU operations configured")
-            answer = await self.gpu_ops.unload(unload.model_id)
-        except Exception as exc:  # unreachable replica: its memory is gone with it
-            log.warning("unload of %s on %s failed: %r", unload.model_id, unload.gpu, exc)
-        ledger = self.scheduler.ledger.gpu_or_none(unload.gpu)
-        entry = ledger.get(unload.model_id) if ledger is not None else None
-        if entry is not None and entry.state is ReplicaState.UNLOADING:
-            self.scheduler.unload_finished(unload.model_id, unload.gpu)
-        report = self.replicas.get(unload.model_id)
-        if report is not None:
-            report.loaded = False
-            report.seq = max(report.seq, _seq_of(answer))
-        self._wake.set()
 
     def _start(self, decision: Dispatch) -> None:
         job = job_db.get_job(self.engine, decision.job_id)
@@ -412,27 +266,11 @@ class JobManagerCore:
             reason = f"model replica failed ({type(exc).__name__})"
             lost = True
         if lost:
-            self._gpu_replica_lost(run.deployment)
+            self.fleet.replica_lost(run.deployment)
         self._replica_lost(job.id, run.attempt, reason)
         if self.running.get(job.id) is run:
             self.running.pop(job.id, None)
         self._wake.set()
-
-    def _gpu_replica_lost(self, deployment: str) -> None:
-        """The replica of a GPU deployment died (or restarted): its weights are gone, so
-        its ledger entry is freed; its jobs are retried or failed by the caller."""
-        report = self.replicas.get(deployment)
-        if report is None or report.lost:
-            return  # unknown, or already handled (its jobs failing one by one report it too)
-        report.loaded, report.lost = False, True
-        self._generation[deployment] = self._generation.get(deployment, 0) + 1
-        if self.scheduler.ledger.gpu_or_none(report.gpu) is not None:
-            lost = self.scheduler.replica_lost(deployment, report.gpu)
-            self.counters["replicas_lost"] += 1
-            for job_id in lost:
-                run = self.running.get(job_id)
-                if run is not None:
-                    self._replica_lost(job_id, run.attempt, "model replica was lost")
 
     def _replica_lost(self, job_id: str, attempt: int, reason: str) -> None:
         self.scheduler.job_finished(job_id, time.monotonic())
@@ -483,15 +321,7 @@ class JobManagerCore:
     # ---- calls from the gateway -----------------------------------------------------
     def admit(self, model_id: str) -> None:
         """Raise INSUFFICIENT_VRAM if no GPU in the cluster could ever hold the model."""
-        dep = self.deployment_of(model_id)
-        if dep is None or not dep.needs_gpu or self.scheduler.fits_anywhere(dep.name):
-            return
-        largest = self.scheduler.ledger.largest_room()
-        raise InsufficientVram(
-            f"Model {model_id} needs {dep.vram_mb} MiB of VRAM; no GPU in the cluster can "
-            f"hold it (largest: {largest.mib} MiB after the safety margin)",
-            {"model_id": model_id, "required_mb": dep.vram_mb, "largest_gpu_mb": largest.mib},
-        )
+        self.fleet.admit(model_id)
 
     def submit(self, job_id: str) -> dict[str, Any]:
         self.ensure_started()
@@ -530,133 +360,30 @@ class JobManagerCore:
     def load(self, model_id: str) -> dict[str, Any]:
         """Admin: load a model's weights now (where its replica sits), if there is room."""
         self.ensure_started()
-        dep = self._gpu_deployment(model_id)
-        try:
-            decision = self.scheduler.load(dep.name, time.monotonic())
-        except NotAGpuModel as exc:
-            raise BadRequest(str(exc)) from exc
-        except NoHost as exc:
-            raise ServiceUnavailable(f"{exc}; try again once it has started") from exc
-        except LedgerError as exc:
-            raise Conflict(f"Cannot load {model_id}: {exc}", {"model_id": model_id}) from exc
-        self._spawn(self._load(decision))
-        return {
-            "model_id": model_id,
-            "deployment": dep.name,
-            "action": "load",
-            "gpu": str(decision.gpu),
-        }
+        return self.fleet.load(model_id)
 
     def unload(self, model_id: str) -> dict[str, Any]:
         """Admin: unload a model's weights now; refused while it has jobs in flight."""
         self.ensure_started()
-        dep = self._gpu_deployment(model_id)
-        replicas = self.scheduler.ledger.replicas(dep.name)
-        if not replicas:
-            raise Conflict(f"{model_id} is not loaded", {"model_id": model_id})
-        try:
-            decision = self.scheduler.unload(dep.name, replicas[0].gpu, time.monotonic())
-        except LedgerError as exc:
-            raise Conflict(f"Cannot unload {model_id}: {exc}", {"model_id": model_id}) from exc
-        self._spawn(self._unload(decision))
-        return {
-            "model_id": model_id,
-            "deployment": dep.name,
-            "action": "unload",
-            "gpu": str(decision.gpu),
-        }
+        return self.fleet.unload(model_id)
 
-    def _gpu_deployment(self, model_id: str) -> DeploymentInfo:
-        dep = self.deployment_of(model_id) or self.deployments.get(model_id)
-        if dep is None:
-            raise NotFound(f"Model {model_id} is not deployed", {"model_id": model_id})
-        if not dep.needs_gpu:
-            raise BadRequest(f"{model_id} runs on the CPU; it has nothing to load or unload")
-        return dep
-
-    # ---- calls from replicas -----------------------------------------------------------
+    # ---- calls from replicas and the inventory --------------------------------------------
     def replica_report(
-        self,
-        deployment: str,
-        replica_id: str,
-        gpu: tuple[str, int],
-        loaded: bool,
-        pid: int | None = None,
-        unavailable: str | None = None,
-        reading: Mapping[str, int] | None = None,
-        seq: int = 0,
+        self, deployment: str, replica_id: str, gpu: tuple[str, int], loaded: bool, **more: Any
     ) -> dict[str, Any]:
-        """A GPU deployment's replica says where it sits and whether it holds its weights
-        (on start, then periodically). A new replica id means the old replica is gone."""
+        """A GPU deployment's replica says where it sits and what it holds (`GpuFleet.report`)."""
         self.ensure_started()
-        ref = GpuRef(gpu[0], int(gpu[1]))
-        now = time.monotonic()
-        if reading is not None:
-            self.update_gpu(GpuInfo(ref.node_id, ref.index, **reading))
-        old = self.replicas.get(deployment)
-        if old is not None and old.replica_id == replica_id:
-            old.seen, old.unavailable, old.pid = now, unavailable, pid
-            if seq < old.seq or old.lost:
-                return {"accepted": False}  # crossed a hook's answer, or already given up
-            old.seq, old.loaded = seq, loaded
-        else:
-            if old is not None:
-                self._gpu_replica_lost(deployment)  # Serve replaced it
-            self.replicas[deployment] = ReplicaReport(
-                replica_id, ref, pid, loaded, unavailable, now, seq
-            )
-        if deployment in self.deployments and self.deployments[deployment].needs_gpu:
-            self.scheduler.set_hosts(deployment, [ref])
-            self._reconcile(deployment, ref, loaded, now)
-        self._wake.set()
-        return {"accepted": True}
-
-    def _reconcile(self, deployment: str, gpu: GpuRef, loaded: bool, now: float) -> None:
-        ledger = self.scheduler.ledger.gpu_or_none(gpu)
-        if ledger is None:
-            return  # its GPU's reading has not arrived yet; the next report adopts it
-        entry = ledger.get(deployment)
-        if loaded and entry is None:
-            try:  # the replica holds weights the books don't know of (we restarted)
-                self.scheduler.adopt(deployment, gpu, now)
-            except SchedulingError:
-                self._spawn(self._unload_unbooked(deployment))
-                return
-        elif not loaded and entry is not None and entry.state is ReplicaState.READY:
-            self._gpu_replica_lost(deployment)  # weights gone without an unload
-            return
-        for job_id, dep in list(self._orphans_to_resume.items()):
-            if dep == deployment and loaded:
-                self.scheduler.resume(job_id, deployment, gpu, now)
-                del self._orphans_to_resume[job_id]
-
-    async def _unload_unbooked(self, deployment: str) -> None:
-        try:
-            if self.gpu_ops is not None:
-                await self.gpu_ops.unload(deployment)
-        except Exception as exc:
-            log.warning("unload of unbooked %s failed: %r", deployment, exc)
+        return self.fleet.report(deployment, replica_id, gpu, loaded, **more)
 
     def replica_pids(self, node_id: str) -> set[int]:
-        """Processes of our GPU replicas on a node (their memory is not foreign)."""
-        return {
-            r.pid for r in self.replicas.values() if r.gpu.node_id == node_id and r.pid is not None
-        }
+        return self.fleet.pids(node_id)
+
+    def remove_node(self, node_id: str) -> None:
+        self.fleet.remove_node(node_id)
 
     def update_gpu(self, info: GpuInfo) -> None:
         """A fresh NVML (or simulated) reading of one GPU; a GPU not seen before joins."""
         self.scheduler.update_gpu(info)
-        self._wake.set()
-
-    def remove_node(self, node_id: str) -> None:
-        """A node left the cluster: its GPUs and the replicas on them are gone."""
-        for dep, report in list(self.replicas.items()):
-            if report.gpu.node_id == node_id:
-                self._gpu_replica_lost(dep)
-                del self.replicas[dep]
-                self.scheduler.set_hosts(dep, [])
-        for gpu in [g.ref for g in self.scheduler.ledger if g.ref.node_id == node_id]:
-            self.scheduler.ledger.remove_gpu(gpu)
         self._wake.set()
 
     def heartbeat(self, job_id: str, attempt: int, stage: str, fraction: float) -> bool:
@@ -722,7 +449,7 @@ class JobManagerCore:
         models = {}
         for name, dep in self.deployments.items():
             live = snap["models"].get(name, {})
-            report = self.replicas.get(name)
+            report = self.fleet.replicas.get(name)
             row = {
                 "deployment": name,
                 "capacity": dep.max_concurrency,
@@ -763,33 +490,10 @@ class JobManagerCore:
         reason = self.scheduler.wait_reason(job_id)
         return {"queue_position": position, "waiting_reason": reason.value if reason else None}
 
-    def queue_position(self, job_id: str) -> int | None:
-        return self.scheduler.queues.position(job_id)
-
 
 def _live_config() -> SchedulerConfig:
     return SchedulerConfig(scale_out=False)
 
 
-def _seq_of(answer: object) -> int:
-    return int(answer.get("seq", 0)) if isinstance(answer, dict) else 0
-
-
 def _str_or_none(value: object) -> str | None:
     return None if value is None else str(value)
-
-
-def _reason_of(exc: Exception) -> str:
-    if isinstance(exc, MeshForgeError):
-        return exc.message
-    cause = getattr(exc, "cause", None)
-    if isinstance(cause, MeshForgeError):
-        return cause.message
-    return f"{type(exc).__name__}: {exc}"
-
-
-def _too_large_message(model_id: str, exc: ModelTooLarge) -> str:
-    return (
-        f"Model {model_id} needs {exc.need.mib} MiB of VRAM; no GPU in the cluster can hold it "
-        f"(largest: {exc.largest_room.mib} MiB after the safety margin)"
-    )

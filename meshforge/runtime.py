@@ -160,9 +160,6 @@ class JobManagerActor:
         await self.inventory.refresh()
         return self.core.scheduler.snapshot(time.monotonic())
 
-    async def queue_position(self, job_id: str) -> int | None:
-        return self._started().queue_position(job_id)
-
     async def queue_info(self, job_id: str) -> dict[str, Any]:
         return self._started().queue_info(job_id)
 

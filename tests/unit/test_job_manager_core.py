@@ -82,7 +82,7 @@ def test_dispatch_per_model_capacity_and_no_head_of_line_blocking(tmp_path: Path
         # jobs queued before the fast one.
         assert {status(core, j) for j in slow[1:]} == {"queued"}
         assert status(core, slow[0]) == "processing" and status(core, fast) == "processing"
-        assert core.queue_position(slow[2]) == 1
+        assert core.queue_info(slow[2])["queue_position"] == 1
         reps.release.set()
         for _ in range(50):
             await settle()
@@ -139,7 +139,7 @@ def test_restart_requeues_and_recovers_orphans(tmp_path: Path) -> None:
         assert status(core2, running) == "processing"
         # No more heartbeats: after the orphan timeout the job is retried.
         reps2.release.set()
-        for _ in range(150):
+        for _ in range(1500):  # generous: a loaded CI machine is slow
             await asyncio.sleep(0.02)
             if status(core2, running) == "completed" and status(core2, waiting) == "completed":
                 break
