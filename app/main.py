@@ -16,7 +16,17 @@ from app.context import AppContext
 from app.deps import context_of
 from app.errors import install_error_handlers
 from app.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware, SettingsCORSMiddleware
-from app.routers import files, generation, retopology, rigging, segmentation, system, users, uv
+from app.routers import (
+    files,
+    generation,
+    retopology,
+    rigging,
+    scheduler,
+    segmentation,
+    system,
+    users,
+    uv,
+)
 from meshforge import __version__
 from persistence import files as file_db
 from persistence import users as user_db
@@ -110,6 +120,7 @@ def create_app(ctx_factory: Any = None) -> FastAPI:
     for router in (
         system.health_router,
         system.router,
+        scheduler.router,
         users.router,
         files.router,
         generation.router,
