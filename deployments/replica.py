@@ -289,10 +289,11 @@ class ModelReplica:
         while True:
             try:
                 jm = self._job_manager()
-                keep = await asyncio.wait_for(
-                    jm.heartbeat.remote(ctx.job_id, ctx.attempt, ctx.stage, ctx.fraction),
-                    timeout=max(5.0, 3 * interval),
-                )
+                # asyncio.timeout: wait_for (3.11) may swallow the cancel that ends the loop
+                async with asyncio.timeout(max(5.0, 3 * interval)):
+                    keep = await jm.heartbeat.remote(
+                        ctx.job_id, ctx.attempt, ctx.stage, ctx.fraction
+                    )
                 if keep is False:
                     ctx.cancelled.set()
             except Exception as exc:  # job manager restarting: keep working, try again

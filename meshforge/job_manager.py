@@ -191,8 +191,11 @@ class JobManagerCore:
             except Exception:  # the top of the actor loop: log and keep serving
                 log.exception("job manager loop error")
             self._wake.clear()
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+            # cancellation that lands as the event fires, and the loop would never stop.
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+                async with asyncio.timeout(1.0):
+                    await self._wake.wait()
             except TimeoutError:
                 pass
 
