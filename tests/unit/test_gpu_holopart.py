@@ -130,7 +130,12 @@ def test_scene_parts_completed_in_the_input_frame(
         part = result.geometry[name].copy()
         part.apply_transform(transform)
         assert part.is_watertight
-        assert np.allclose(part.bounds, originals[str(name)].bounds, atol=0.05)
+        # Within 1 % of the part's size: the completion is rebuilt from random surface
+        # samples (as upstream's is), so a corner may fall a hair inside; a wrong frame
+        # (scale or offset) would miss by far more.
+        original = originals[str(name)]
+        tolerance = 0.01 * float(original.extents.max())
+        assert np.allclose(part.bounds, original.bounds, atol=tolerance)
     assert sum("denoising" in s for s in stages) == 12
     assert sum("decoding part" in s for s in stages) == 2
     info = out.generation_info
