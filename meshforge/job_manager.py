@@ -56,6 +56,9 @@ class _Running:
     fraction: float = 0.0
     response: Any = None
     deployment: str = ""
+    reached: bool = True
+    """A replica has the job (it sent a heartbeat); until then the dispatch may be waiting
+    for Serve to start a replica, which gets `job_start_timeout_s`, not the orphan limit."""
 
 
 class JobManagerCore:
@@ -77,7 +80,9 @@ class JobManagerCore:
         self.fleet = GpuFleet(self, gpu_ops)
         # Ray places the one replica of each GPU deployment; the scheduler never asks for
         # another, so scale-out is off here (the simulator exercises it).
-        self.scheduler = Scheduler(GpuInventory(), (), scheduler_config or _live_config())
+        self.scheduler = Scheduler(
+            GpuInventory(), (), scheduler_config or SchedulerConfig(scale_out=False)
+        )
         self.deployments: dict[str, DeploymentInfo] = {}
         self.model_to_deployment: dict[str, str] = {}
         self.running: dict[str, _Running] = {}
@@ -236,7 +241,13 @@ class JobManagerCore:
             self.scheduler.job_finished(decision.job_id, time.monotonic())
             return
         run = _Running(
-            job.id, job.model_id, attempt, None, time.monotonic(), deployment=decision.model_id
+            job.id,
+            job.model_id,
+            attempt,
+            None,
+            time.monotonic(),
+            deployment=decision.model_id,
+            reached=False,
         )
         self.running[job.id] = run
         self.counters["dispatched"] += 1
@@ -308,11 +319,13 @@ class JobManagerCore:
             pass
 
     def _reap_orphans(self) -> None:
-        """Processing jobs whose replica stopped sending heartbeats count as replica failures."""
-        limit = self.settings.job_orphan_timeout_s
+        """Processing jobs whose replica stopped sending heartbeats (or never started them)
+        count as replica failures."""
+        orphan = self.settings.job_orphan_timeout_s
+        start = max(orphan, self.settings.job_start_timeout_s)
         now = time.monotonic()
         for run in list(self.running.values()):
-            if now - run.last_seen > limit:
+            if now - run.last_seen > (orphan if run.reached else start):
                 if run.task is not None:
                     run.task.cancel()
                 self.counters["recovered"] += 1
@@ -395,7 +408,7 @@ class JobManagerCore:
         run = self.running.get(job_id)
         if run is None or run.attempt != attempt:
             return False
-        run.last_seen = time.monotonic()
+        run.last_seen, run.reached = time.monotonic(), True
         run.stage, run.fraction = stage, fraction
         return job_db.update_progress(
             self.engine, job_id=job_id, attempt=attempt, stage=stage, fraction=fraction
@@ -481,7 +494,7 @@ class JobManagerCore:
                     "attempt": r.attempt,
                     "stage": r.stage,
                     "fraction": r.fraction,
-                    "gpu": _str_or_none(self.scheduler.running_on(r.job_id)),
+                    "gpu": str(self.scheduler.running_on(r.job_id) or "") or None,
                 }
                 for r in self.running.values()
             },
@@ -492,11 +505,3 @@ class JobManagerCore:
         position = self.scheduler.queues.position(job_id)
         reason = self.scheduler.wait_reason(job_id)
         return {"queue_position": position, "waiting_reason": reason.value if reason else None}
-
-
-def _live_config() -> SchedulerConfig:
-    return SchedulerConfig(scale_out=False)
-
-
-def _str_or_none(value: object) -> str | None:
-    return None if value is None else str(value)

@@ -99,6 +99,11 @@ class Settings(BaseSettings):
     job_orphan_timeout_s: float = Field(
         30.0, description="A processing job with no heartbeat for this long is recovered."
     )
+    job_start_timeout_s: float = Field(
+        300.0,
+        description="A dispatched job that no replica has started (e.g. Serve is replacing a "
+        "dead replica) for this long is recovered.",
+    )
     heartbeat_interval_s: float = Field(2.0, description="Replica heartbeat period.")
     app_name: str = Field("meshforge", description="Serve application name (as in the config).")
     job_manager_name: str = Field("meshforge_job_manager", description="Job manager actor name.")
