@@ -7,6 +7,8 @@ thumbnails, and committing the result to the job manager.
 
 from __future__ import annotations
 
+import gc
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +34,21 @@ class ModelSpec:
     default_params: dict[str, Any] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
     approximate: bool = False
+
+
+def free_accelerator_memory() -> None:
+    """Collect garbage and return cached CUDA blocks to the driver, if torch has CUDA (after
+    an unload or an out-of-memory failure; never imports torch itself)."""
+    gc.collect()
+    torch: Any = sys.modules.get("torch")
+    if torch is None:
+        return
+    try:
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+            torch.cuda.ipc_collect()
+    except Exception:
+        pass
 
 
 class JobCancelled(Exception):

@@ -175,51 +175,37 @@ def _fit_to(mesh: Any, frame: Frame) -> Any:
     return trimesh.Trimesh(vertices, np.asarray(mesh.faces), process=False)
 
 
-class FastMeshV1KRetopology(_FastMeshRetopology):
-    weights_subdir = "FastMesh-V1K"
-    variant = "V1K"
-    nominal_vertices = 1000
-    spec = ModelSpec(
-        model_id="fastmesh_v1k_retopology",
+def _spec(variant: str, vertices: int, vram_mb: int, load_time_s: float) -> ModelSpec:
+    return ModelSpec(
+        model_id=f"fastmesh_{variant.lower()}_retopology",
         feature="retopology",
-        description="FastMesh V1K - Generates meshes with ~1000 vertices",
+        description=f"FastMesh {variant} - Generates meshes with ~{vertices} vertices",
         method="FastMesh autoregressive vertex generation + bidirectional face prediction",
-        vram_mb=16384,
+        vram_mb=vram_mb,
         ram_mb=8192,
-        load_time_s=30.0,
+        load_time_s=load_time_s,
         inputs=("mesh",),
         output_formats=("obj", "glb", "ply"),
         default_params={"seed": DEFAULT_SEED},
         details={
-            "target_vertices": 1000,
+            "target_vertices": vertices,
             "device": "cuda",
-            "weights": "WopperSet/FastMesh-V1K",
+            "weights": f"WopperSet/FastMesh-{variant}",
             "licence": "S-Lab License 1.0 (non-commercial)",
             "target_vertex_count": "not supported (the variant sets the density)",
         },
     )
+
+
+class FastMeshV1KRetopology(_FastMeshRetopology):
+    weights_subdir = "FastMesh-V1K"
+    variant = "V1K"
+    nominal_vertices = 1000
+    spec = _spec("V1K", 1000, 16384, 30.0)
 
 
 class FastMeshV4KRetopology(_FastMeshRetopology):
     weights_subdir = "FastMesh-V4K"
     variant = "V4K"
     nominal_vertices = 4000
-    spec = ModelSpec(
-        model_id="fastmesh_v4k_retopology",
-        feature="retopology",
-        description="FastMesh V4K - Generates meshes with ~4000 vertices",
-        method="FastMesh autoregressive vertex generation + bidirectional face prediction",
-        vram_mb=24500,
-        ram_mb=8192,
-        load_time_s=40.0,
-        inputs=("mesh",),
-        output_formats=("obj", "glb", "ply"),
-        default_params={"seed": DEFAULT_SEED},
-        details={
-            "target_vertices": 4000,
-            "device": "cuda",
-            "weights": "WopperSet/FastMesh-V4K",
-            "licence": "S-Lab License 1.0 (non-commercial)",
-            "target_vertex_count": "not supported (the variant sets the density)",
-        },
-    )
+    spec = _spec("V4K", 4000, 24500, 40.0)

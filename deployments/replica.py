@@ -9,7 +9,6 @@ manager. A refused commit (the attempt was superseded or cancelled) deletes the 
 from __future__ import annotations
 
 import asyncio
-import gc
 import inspect
 import logging
 import os
@@ -18,7 +17,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from deployments.base import JobCancelled, JobContext, Model, ModelOutput
+from deployments.base import (
+    JobCancelled,
+    JobContext,
+    Model,
+    ModelOutput,
+    free_accelerator_memory,
+)
 from deployments.registry import model_class
 from meshforge.errors import Conflict, MeshForgeError, ModelNotAvailable
 from meshforge.lifecycle import JobStatus
@@ -343,15 +348,3 @@ def _placement(deployment: str) -> tuple[str, tuple[str, int]]:
     except Exception:
         return replica_id, ("local", -1)
     return replica_id, (node_id, int(ids[0]) if ids else -1)
-
-
-def free_accelerator_memory() -> None:
-    """Return cached GPU memory after an unload or an out-of-memory failure."""
-    gc.collect()
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-    except Exception:
-        pass

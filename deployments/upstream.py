@@ -8,7 +8,6 @@ and the Hugging Face libraries are told to stay offline.
 
 from __future__ import annotations
 
-import gc
 import importlib.util
 import os
 import random
@@ -24,7 +23,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from deployments.base import JobCancelled, Model, ModelInputError, ModelOutOfMemory
+from deployments.base import (
+    JobCancelled,
+    Model,
+    ModelInputError,
+    ModelOutOfMemory,
+    free_accelerator_memory,
+)
 from meshforge.errors import MeshForgeError
 
 OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE")
@@ -236,16 +241,7 @@ class UpstreamModel(Model):
     @staticmethod
     def free_cuda() -> None:
         """Collect garbage and return cached CUDA blocks to the driver, if torch has CUDA."""
-        gc.collect()
-        torch: Any = sys.modules.get("torch")
-        if torch is None:
-            return
-        try:
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-                torch.cuda.ipc_collect()
-        except Exception:
-            pass
+        free_accelerator_memory()
 
     @staticmethod
     def seed_everything(seed: int | None) -> int:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from meshforge.errors import (
@@ -113,7 +113,6 @@ class ReplicaReport:
     pid: int | None = None
     loaded: bool = False
     unavailable: str | None = None
-    seen: float = field(default_factory=time.monotonic)
     seq: int = 0
     """The replica's count of finished loads and unloads: a report older than what the
     job manager already heard (it crossed a hook's answer) is not taken as news."""
@@ -273,7 +272,7 @@ class GpuFleet:
             self.core.update_gpu(GpuInfo(ref.node_id, ref.index, **reading))
         old = self.replicas.get(deployment)
         if old is not None and old.replica_id == replica_id:
-            old.seen, old.unavailable, old.pid = now, unavailable, pid
+            old.unavailable, old.pid = unavailable, pid
             if seq < old.seq or old.lost:
                 return {"accepted": False}  # crossed a hook's answer, or already given up
             old.seq, old.loaded = seq, loaded
@@ -281,7 +280,7 @@ class GpuFleet:
             if old is not None:
                 self.replica_lost(deployment)  # Serve replaced it
             self.replicas[deployment] = ReplicaReport(
-                replica_id, ref, pid, loaded, unavailable, now, seq
+                replica_id, ref, pid, loaded, unavailable, seq
             )
         if deployment in self.core.deployments and self.core.deployments[deployment].needs_gpu:
             self.core.scheduler.set_hosts(deployment, [ref])

@@ -73,11 +73,3 @@ def from_nvml_row(node_id: str, row: dict[str, Any], our_pids: Collection[int]) 
     replicas counts as foreign and shrinks the GPU's budget."""
     ours = sum(p["used_bytes"] for p in row.get("processes", []) if p["pid"] in our_pids)
     return GpuInfo.from_nvml(node_id, row["index"], row["total_bytes"], row["free_bytes"], ours)
-
-
-def process_vram_bytes(pid: int, index: int) -> int | None:
-    """Bytes process `pid` holds on GPU `index` according to NVML (None: unknown)."""
-    for row in nvml_readings():
-        if row["index"] == index:
-            return sum(p["used_bytes"] for p in row["processes"] if p["pid"] == pid)
-    return None

@@ -110,10 +110,6 @@ class Scheduler:
         else:
             self._hosts[model_id] = frozenset(gpus)
 
-    def hosts(self, model_id: ModelId) -> frozenset[GpuRef] | None:
-        """The GPUs the model may be loaded on; None if anywhere."""
-        return self._hosts.get(model_id)
-
     def profile(self, model_id: ModelId) -> ModelProfile:
         try:
             return self.profiles[model_id]

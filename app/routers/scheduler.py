@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from app.deps import AdminOnly, Ctx
 from app.jobs import MB
 from meshforge.errors import NotFound
+from meshforge.gpus import nvml_readings
 from persistence import jobs as job_db
 from persistence.models import utcnow
 
@@ -18,35 +19,20 @@ router = APIRouter(prefix="/api/v1/system", tags=["System"])
 
 
 def _gpu_inventory() -> list[dict[str, Any]]:
-    """Real GPUs through NVML; an empty list on a machine without them."""
-    try:
-        import pynvml
-
-        pynvml.nvmlInit()
-    except Exception:
-        return []
-    gpus = []
-    try:
-        for i in range(pynvml.nvmlDeviceGetCount()):
-            h = pynvml.nvmlDeviceGetHandleByIndex(i)
-            mem = pynvml.nvmlDeviceGetMemoryInfo(h)
-            util = pynvml.nvmlDeviceGetUtilizationRates(h)
-            name = pynvml.nvmlDeviceGetName(h)
-            gpus.append(
-                {
-                    "id": i,
-                    "name": name.decode() if isinstance(name, bytes) else name,
-                    "memory_total": int(mem.total) // MB,
-                    "memory_used": int(mem.used) // MB,
-                    "memory_free": int(mem.free) // MB,
-                    "memory_utilization": round(int(mem.used) / max(int(mem.total), 1), 3),
-                    "gpu_utilization": util.gpu / 100.0,
-                    "temperature": pynvml.nvmlDeviceGetTemperature(h, 0),
-                }
-            )
-    finally:
-        pynvml.nvmlShutdown()
-    return gpus
+    """This host's GPUs through NVML (`meshforge.gpus`); an empty list without them."""
+    return [
+        {
+            "id": row["index"],
+            "name": row["name"],
+            "memory_total": row["total_bytes"] // MB,
+            "memory_used": row["used_bytes"] // MB,
+            "memory_free": row["free_bytes"] // MB,
+            "memory_utilization": round(row["used_bytes"] / max(row["total_bytes"], 1), 3),
+            "gpu_utilization": None if row["utilization"] is None else row["utilization"] / 100,
+            "temperature": row["temperature"],
+        }
+        for row in nvml_readings()
+    ]
 
 
 def _host_status(ctx: Ctx) -> dict[str, Any]:
